@@ -1,0 +1,306 @@
+"""Settings: one frozen object built from flags, environment variables and defaults.
+
+Precedence is flag > environment > default. Every field reads the environment
+variable of the same name in upper case (``click_through_rate`` ->
+``CLICK_THROUGH_RATE``). Validation happens here, before anything is generated,
+and a bad value becomes a :class:`SettingsError` whose message is one line that
+names the flag or variable, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLATFORMS = ("web", "ios", "android")
+DEVICES = ("desktop", "mobile", "tablet")
+PRODUCTS = ("flight", "hotel", "car", "package")
+OUTPUTS = ("file", "redis", "stdout", "both")
+MODES = ("batch", "continuous")
+
+# Names the original platform's scripts use, mapped to ours.
+MODE_ALIASES = {"once": "batch", "burst": "batch"}
+OUTPUT_ALIASES = {"console": "stdout"}
+
+# Which command-line flag sets which field, so errors can name what the user typed.
+FLAGS = {
+    "event_count": "--count",
+    "events_per_second": "--rate",
+    "batch_rate": "--rate",
+    "mode": "--mode",
+    "output": "--output",
+    "output_dir": "--output-dir",
+    "seed": "--seed",
+    "window_start": "--start",
+    "window_end": "--end",
+    "window_days": "--days",
+    "overwrite": "--overwrite",
+    "quiet": "--quiet",
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that is not allowed; the message is one line for the user."""
+
+
+def _parse_shares(text: str, keys: tuple[str, ...], what: str) -> dict[str, float]:
+    """Parse ``"a=0.5,b=0.5"`` into weights over exactly ``keys``, normalised to sum 1."""
+    shares: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in keys:
+            raise ValueError(f"expected {what} as {','.join(k + '=<share>' for k in keys)}")
+        try:
+            shares[name] = float(value)
+        except ValueError:
+            raise ValueError(f"share of {name!r} must be a number") from None
+        if not 0 <= shares[name] < float("inf"):
+            raise ValueError(f"share of {name!r} must be zero or positive")
+    total = sum(shares.values())
+    if total <= 0:
+        raise ValueError("at least one share must be positive")
+    return {k: shares.get(k, 0.0) / total for k in keys}
+
+
+def _parse_rates(text: str, keys: tuple[str, ...]) -> dict[str, float]:
+    """Parse ``"flight=0,hotel=0.15"`` into a rate in [0, 1] for each of ``keys``."""
+    rates: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in keys:
+            raise ValueError(f"expected {','.join(k + '=<rate>' for k in keys)}")
+        try:
+            rates[name] = float(value)
+        except ValueError:
+            raise ValueError(f"rate of {name!r} must be a number") from None
+        if not 0 <= rates[name] <= 1:
+            raise ValueError(f"rate of {name!r} must be between 0 and 1")
+    missing = [k for k in keys if k not in rates]
+    if missing:
+        raise ValueError(f"missing a rate for {', '.join(missing)}")
+    return rates
+
+
+def _parse_instant(value: Any) -> datetime | None:
+    """Read an ISO 8601 date or date-time; a value without a zone is taken as UTC."""
+    if value is None or isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError("expected an ISO 8601 date or time such as 2026-01-31 or 2026-01-31T12:00:00Z") from None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed is not None else None
+
+
+class Settings(BaseSettings):
+    """Everything that decides what a run produces and where it goes."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_ignore_empty=True, validate_default=True)
+
+    # The seed's eight variables, with its defaults.
+    redis_host: str = Field("localhost", min_length=1, description="Redis host for streaming output.")
+    redis_port: int = Field(6379, ge=1, le=65535, description="Redis port.")
+    output_dir: Path = Field(Path("/data/raw"), description="Directory for the JSONL output files.")
+    events_per_second: float = Field(10.0, gt=0, le=1_000_000, description="Rate of continuous mode, events/s.")
+    click_through_rate: float = Field(0.30, ge=0, le=1, description="Clicks divided by searches.")
+    conversion_rate: float = Field(0.10, ge=0, le=1, description="Conversions divided by clicks.")
+    user_pool_size: int = Field(10_000, ge=1, le=10_000_000, description="Number of simulated logged-in users.")
+    anonymous_rate: float = Field(0.40, ge=0, le=1, description="Fraction of sessions with no user.")
+
+    # Run shape.
+    mode: Literal["batch", "continuous"] = Field("batch", description="batch (aliases once, burst) or continuous.")
+    output: Literal["file", "redis", "stdout", "both"] = Field(
+        "file", description="file, redis, stdout (alias console) or both (file and redis)."
+    )
+    event_count: int = Field(10_000, ge=1, le=10_000_000_000, description="Events in a batch run, over all types.")
+    batch_rate: float | None = Field(None, gt=0, le=10_000_000, description="Pace a batch run at this many events/s.")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="Seed for a reproducible run; random if unset.")
+    window_start: datetime | None = Field(None, description="Start of the batch time window (ISO 8601, UTC).")
+    window_end: datetime | None = Field(None, description="End of the batch time window; the current hour if unset.")
+    window_days: float = Field(7.0, gt=0, le=3660, description="Length of the window when start is not given.")
+    overwrite: bool = Field(False, description="Start the output files afresh instead of appending.")
+    quiet: bool = Field(False, description="Print nothing but errors.")
+
+    # The model.
+    page_size: int = Field(10, ge=1, le=100, description="Results shown on one page of a search.")
+    zero_result_rate: float = Field(0.05, ge=0, le=1, description="Share of searches that find nothing.")
+    searches_per_session: float = Field(2.5, ge=1, le=20, description="Mean searches in a session.")
+    click_position_decay: float = Field(1.06, ge=0, le=5, description="Exponent a of examination 1/rank^a.")
+    markets: str = Field("US,CA,GB,IE,AU,NZ", description="Country codes users live in, or ALL.")
+    platform_shares: str = Field("web=0.55,ios=0.25,android=0.20", description="Share of users per platform.")
+    product_shares: str = Field(
+        "flight=0.40,hotel=0.40,car=0.08,package=0.12", description="Share of trips per product type."
+    )
+    commission_rates: str = Field(
+        "flight=0,hotel=0.15,car=0.04,package=0.10", description="Commission as a share of booking value."
+    )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_alias(cls, value: Any) -> Any:
+        return MODE_ALIASES.get(str(value).lower(), str(value).lower()) if value is not None else value
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output_alias(cls, value: Any) -> Any:
+        return OUTPUT_ALIASES.get(str(value).lower(), str(value).lower()) if value is not None else value
+
+    @field_validator("window_start", "window_end", mode="before")
+    @classmethod
+    def _instant(cls, value: Any) -> datetime | None:
+        return _parse_instant(value)
+
+    @field_validator("markets")
+    @classmethod
+    def _markets(cls, value: str) -> str:
+        from .reference import country_codes
+
+        codes = [c.strip().upper() for c in value.split(",") if c.strip()]
+        if codes == ["ALL"]:
+            return "ALL"
+        unknown = [c for c in codes if c not in country_codes()]
+        if not codes or unknown:
+            raise ValueError("expected ISO 3166 country codes separated by commas (US,CA,GB) or ALL")
+        return ",".join(codes)
+
+    @field_validator("platform_shares")
+    @classmethod
+    def _platform_shares(cls, value: str) -> str:
+        _parse_shares(value, PLATFORMS, "platform shares")
+        return value
+
+    @field_validator("product_shares")
+    @classmethod
+    def _product_shares(cls, value: str) -> str:
+        _parse_shares(value, PRODUCTS, "product shares")
+        return value
+
+    @field_validator("commission_rates")
+    @classmethod
+    def _commission_rates(cls, value: str) -> str:
+        _parse_rates(value, PRODUCTS)
+        return value
+
+    @model_validator(mode="after")
+    def _window_order(self) -> Settings:
+        if self.window_start and self.window_end and self.window_start >= self.window_end:
+            raise ValueError("window_start: must be before the end of the window")
+        return self
+
+    # Derived views, parsed once the strings are known to be valid.
+    @property
+    def platform_weights(self) -> dict[str, float]:
+        """Share of users per platform, summing to 1."""
+        return _parse_shares(self.platform_shares, PLATFORMS, "platform shares")
+
+    @property
+    def product_weights(self) -> dict[str, float]:
+        """Share of trips per product type, summing to 1."""
+        return _parse_shares(self.product_shares, PRODUCTS, "product shares")
+
+    @property
+    def commission_by_product(self) -> dict[str, float]:
+        """Commission rate per product type."""
+        return _parse_rates(self.commission_rates, PRODUCTS)
+
+    @property
+    def market_codes(self) -> tuple[str, ...] | None:
+        """Country codes of the markets, or None for every country."""
+        return None if self.markets == "ALL" else tuple(self.markets.split(","))
+
+    def window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
+        """The batch window as (start, end), both UTC.
+
+        Without an explicit end the window ends at the start of the current hour, so
+        two runs with the same seed within the hour write the same bytes.
+        """
+        if self.window_end is not None:
+            end = self.window_end
+        elif self.window_start is not None:
+            end = self.window_start + timedelta(days=self.window_days)
+        else:
+            end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+        start = self.window_start or end - timedelta(days=self.window_days)
+        return start, end
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return field.upper()
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """Say in a few words what a pydantic error allows."""
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+        limit = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {limit}"
+    if kind in ("int_parsing", "int_from_float"):
+        return "must be a whole number"
+    if kind == "float_parsing":
+        return "must be a number"
+    if kind == "bool_parsing":
+        return "must be true or false"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return str(error["msg"]).lower()
+
+
+PROBABILITIES = {"click_through_rate", "conversion_rate", "anonymous_rate", "zero_result_rate"}
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Build settings from command-line ``overrides`` (None values are ignored) over the environment.
+
+    Raises SettingsError with one line naming the flag or variable, the value and what is allowed.
+    """
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        message = _describe(error)
+        if not field and message.startswith("window_start: "):
+            field, message = "window_start", message.removeprefix("window_start: ")
+        if field in PROBABILITIES and error["type"] != "value_error":
+            message = "must be a probability between 0 and 1"
+        if field in given:
+            name, value = FLAGS.get(field, field), given[field]
+        else:
+            name, value = env_name(field), os.environ.get(env_name(field), "")
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        raise SettingsError(f"{name}={value}: {message}") from None
+
+
+def check_output_dir(path: Path, name: str = "OUTPUT_DIR") -> None:
+    """Check that ``path`` is, or can be made, a writable directory, without leaving anything behind."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise SettingsError(f"{name}={path}: {probe} is a file, not a directory; choose a writable directory")
+    try:
+        # os.access says yes to root even on a read-only file system, so try for real.
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SettingsError(f"{name}={path}: not writable ({reason.lower()}); choose a writable directory") from None

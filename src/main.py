@@ -1,0 +1,161 @@
+"""CLI entry point: ``python -m src.main``. Parses flags, prints, exits; the work is library calls."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from .config import Settings, SettingsError, check_output_dir, load_settings
+from .generator import EventGenerator, new_seed
+from .progress import Progress, thousands
+from .publishers import FilePublisher, Publisher, StreamPublisher
+from .runner import RunResult, events_per_second, run_batch
+
+EXAMPLES = """
+\b
+Examples:
+  python -m src.main --count 10000                      # 10,000 events into $OUTPUT_DIR
+  python -m src.main --count 50000 --rate 100           # paced at 100 events/s
+  python -m src.main --count 1000000 --days 28 --seed 1 --overwrite
+  python -m src.main --start 2026-01-01 --end 2026-02-01 --count 2000000
+  python -m src.main --output stdout --count 100 | head -3
+  OUTPUT_DIR=./data CLICK_THROUGH_RATE=0.25 python -m src.main --count 10000
+\b
+Every setting can also be given as an environment variable (see README);
+a flag wins over the environment, which wins over the default.
+"""
+
+
+class _Stop:
+    """Set by SIGINT or SIGTERM: the run stops at the next batch and flushes what it made."""
+
+    requested = False
+
+    @classmethod
+    def handle(cls, signum: int, frame: FrameType | None) -> None:
+        cls.requested = True
+
+
+def _say(settings: Settings, message: str) -> None:
+    if not settings.quiet:
+        click.echo(message, err=True)
+
+
+def _summary(settings: Settings, result: RunResult, window: str, files: dict[str, Path] | None) -> str:
+    counts = ", ".join(f"{thousands(n)} {t}" for t, n in result.counts.items())
+    lines = [
+        f"{'stopped after' if result.interrupted else 'wrote'} {thousands(result.total)} events ({counts}) "
+        f"in {result.elapsed:.2f} s, {thousands(events_per_second(result))} events/s",
+        f"seed {result.seed} (repeat with --seed {result.seed}); window {window}",
+    ]
+    if files:
+        lines.append("files: " + ", ".join(str(p) for p in files.values()))
+    return "\n".join(lines)
+
+
+def _generate(flags: dict[str, Any]) -> int:
+    settings = load_settings(flags)
+    if settings.mode != "batch":
+        raise SettingsError(f"--mode={settings.mode}: continuous mode is not available yet; use batch")
+    if settings.output in ("redis", "both"):
+        raise SettingsError(f"--output={settings.output}: Redis output is not available yet; use file or stdout")
+    if settings.output in ("file", "both"):
+        check_output_dir(settings.output_dir, "--output-dir" if flags.get("output_dir") else "OUTPUT_DIR")
+    seed = settings.seed if settings.seed is not None else new_seed()
+    start, end = settings.window()
+    window = f"{start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}"
+    _say(settings, f"generating {thousands(settings.event_count)} events, seed {seed}, window {window}")
+
+    generator = EventGenerator(settings, seed)
+    publishers: list[Publisher] = []
+    files = None
+    if settings.output in ("file", "both"):
+        file_publisher = FilePublisher(settings.output_dir, overwrite=settings.overwrite)
+        for event_type, removed in file_publisher.repaired.items():
+            _say(settings, f"repaired {file_publisher.paths[event_type]}: removed a partial last line ({removed} bytes)")
+        publishers.append(file_publisher)
+        files = file_publisher.paths
+    if settings.output == "stdout":
+        publishers.append(StreamPublisher(sys.stdout.buffer))
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _Stop.handle)
+    progress = Progress(sys.stderr, settings.event_count, enabled=not settings.quiet)
+    try:
+        result = run_batch(
+            generator,
+            publishers,
+            settings.event_count,
+            start,
+            end,
+            rate=settings.batch_rate,
+            should_stop=lambda: _Stop.requested,
+            on_batch=progress.update,
+        )
+    finally:
+        progress.close()
+        for publisher in publishers:
+            publisher.close()
+    _say(settings, _summary(settings, result, window, files))
+    return 0
+
+
+@click.group(
+    invoke_without_command=True,
+    epilog=EXAMPLES,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option("--count", "event_count", metavar="N", help="Events to write in batch mode, over all types. [EVENT_COUNT, 10000]")
+@click.option("--rate", metavar="R", help="Events per second: pace a batch run, or the rate of continuous mode. [EVENTS_PER_SECOND, 10]")
+@click.option("--mode", metavar="MODE", help="batch (also: once, burst) or continuous. [MODE, batch]")
+@click.option("--output", metavar="OUT", help="file, stdout (also: console), redis or both. [OUTPUT, file]")
+@click.option("--output-dir", metavar="DIR", help="Directory for the JSONL files. [OUTPUT_DIR, /data/raw]")
+@click.option("--seed", metavar="S", help="Seed: the same seed and settings give the same bytes. [SEED, random]")
+@click.option("--start", "window_start", metavar="TIME", help="Start of the batch window, e.g. 2026-01-01. [WINDOW_START]")
+@click.option("--end", "window_end", metavar="TIME", help="End of the batch window, e.g. 2026-01-31T12:00:00Z. [WINDOW_END, this hour]")
+@click.option("--days", "window_days", metavar="D", help="Length of the window when --start is not given. [WINDOW_DAYS, 7]")
+@click.option("--overwrite", is_flag=True, default=None, help="Start the files afresh instead of appending. [OVERWRITE]")
+@click.option("--quiet", "-q", is_flag=True, default=None, help="Print nothing but errors. [QUIET]")
+@click.pass_context
+def cli(ctx: click.Context, rate: str | None, **flags: Any) -> int:
+    """Simulate the search, click and booking traffic of a travel site, as JSON lines.
+
+    Batch mode (the default) writes exactly --count events over a time window into
+    search_events.jsonl, click_events.jsonl and conversion_events.jsonl in OUTPUT_DIR.
+    """
+    if ctx.invoked_subcommand is not None:
+        return 0
+    flags["events_per_second"] = rate
+    flags["batch_rate"] = rate
+    return _generate(flags)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; a user's mistake is one line on stderr and exit status 2."""
+    try:
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="python -m src.main", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        click.echo(f"error: {exc.format_message()} (see --help)", err=True)
+        return 2
+    except SettingsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except BrokenPipeError:
+        # A reader such as `head` closed standard output: stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

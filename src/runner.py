@@ -1,0 +1,115 @@
+"""A whole run as a library call: generate, encode, pace and publish, then report counts.
+
+``main`` wires flags, signals and progress to these functions; Python users can call
+them directly, for example ``run_batch(EventGenerator(settings, seed=7), [FilePublisher(path)], ...)``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from .generator import EventGenerator
+from .models import EVENT_TYPES
+from .publishers import Publisher
+from .tables import EncodedBatch, EventTables
+
+PACE_STEP = 0.05  # seconds of events written at once when a rate is set: smooth, not a burst a second
+ENCODE_THREADS = 2  # NumPy and polars release the GIL, so encoding overlaps generation
+ENCODE_AHEAD = 3  # batches encoding at once: bounds memory
+
+
+@dataclass
+class RunResult:
+    """What a run wrote."""
+
+    seed: int
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_TYPES, 0))
+    elapsed: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def total(self) -> int:
+        """Events written over all types."""
+        return sum(self.counts.values())
+
+
+def paced(batches: Iterator[EventTables], rate: float | None) -> Iterator[EventTables]:
+    """Pass batches through as they come, or, with a rate, in slices written at ``rate`` events/s of wall time."""
+    if rate is None:
+        yield from batches
+        return
+    step = max(1, int(rate * PACE_STEP))
+    started = time.monotonic()
+    sent = 0
+    for batch in batches:
+        rest = batch
+        while len(rest):
+            part, rest = rest.first(step)
+            due = started + sent / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            yield part
+            sent += len(part)
+
+
+def encoded(generator: EventGenerator, batches: Iterator[EventTables], ahead: int = ENCODE_AHEAD) -> Iterator[EncodedBatch]:
+    """Encode batches on worker threads while the next ones are generated; yield them in order."""
+    if ahead == 0:
+        for tables in batches:
+            yield generator.encoder.encode_all(tables)
+        return
+    with ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="encode") as pool:
+        queue: deque[Future[EncodedBatch]] = deque()
+        for tables in batches:
+            queue.append(pool.submit(generator.encoder.encode_all, tables))
+            while len(queue) > ahead or (queue and queue[0].done()):
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
+
+
+def run_batch(
+    generator: EventGenerator,
+    publishers: Sequence[Publisher],
+    count: int,
+    start: datetime,
+    end: datetime,
+    rate: float | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[dict[str, int]], None] = lambda counts: None,
+) -> RunResult:
+    """Write ``count`` events over [start, end) to every publisher; stop early when ``should_stop()``.
+
+    Everything generated is written and flushed before returning, also when stopped early.
+    """
+    result = RunResult(seed=generator.seed)
+    began = time.monotonic()
+    try:
+        batches = paced(generator.batch(count, start, end), rate)
+        for batch in encoded(generator, batches, ahead=0 if rate else ENCODE_AHEAD):
+            for publisher in publishers:
+                publisher.write(batch)
+            for event_type, n in batch.counts.items():
+                result.counts[event_type] += n
+            on_batch(batch.counts)
+            if should_stop():
+                result.interrupted = True
+                break
+    finally:
+        for publisher in publishers:
+            publisher.flush()
+        result.elapsed = time.monotonic() - began
+    return result
+
+
+def events_per_second(result: RunResult) -> float:
+    """The run's throughput."""
+    return result.total / result.elapsed if result.elapsed > 0 else float(np.inf)

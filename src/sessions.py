@@ -1,0 +1,442 @@
+"""The session model: who visits, what trip they plan, what they search, click and book.
+
+Everything is drawn as whole arrays for a batch of sessions; one call returns the
+batch's searches, clicks and conversions as column tables. Defaults follow the
+published figures in ``shared/spec/REALISM.md``; each is named where it is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from .config import PLATFORMS, PRODUCTS, Settings
+from .population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY, Population, draw_platform_device, pick
+from .reference import CHANNELS, CURRENCY_RATE, PROVIDERS, QUERY_TEMPLATES, destinations, template_flags
+from .tables import EventTables
+from .timing import MS_PER_DAY, TimeModel
+
+FLIGHT, HOTEL, CAR, PACKAGE = range(4)
+MOBILE = 1
+
+MAX_SEARCHES = 40  # a session longer than this is a bot, not a traveller
+
+# Refining a trip (Jansen, Booth and Spink 2009: 1.6 to under 3 queries a session).
+NEXT_PAGE_RATE = 0.10  # a later search asks for the next page of the one before
+REPHRASE_RATE = 0.25  # a later search uses another template for the same trip
+DATE_CHANGE_RATE = 0.30  # a later search moves the dates by one to three days
+HOTEL_STAR_FILTER_RATE = 0.15  # a hotel search without "5 star" still filters on 3 or 4 stars
+
+# Lead time Gamma(k=0.8, theta=30) days (Airbnb, arXiv 2601.12175: mean 21-24 days), about
+# 10 days shorter on mobile, about twice as long for packages (Koddi 2014, Expedia Group).
+LEAD_SHAPE, LEAD_SCALE = 0.8, 30.0
+LEAD_MOBILE_FACTOR, LEAD_PACKAGE_FACTOR = 0.6, 2.0
+# Nights lognormal, median 3, sigma 0.78 (Airbnb US, arXiv 2507.21298).
+NIGHTS_MEDIAN, NIGHTS_SIGMA = 3.0, 0.78
+# Travellers 1 to 6: adults-only trips of one or two dominate (Hotels.com).
+TRAVELERS = np.array([0.42, 0.38, 0.08, 0.09, 0.02, 0.01])
+
+# Mean prices in US dollars and lognormal spreads: hotel night $155.62, sigma 0.65 (CoStar/STR
+# 2023; Antonio et al. 2019); airfare $469 round trip, $271 one way (BTS 2022); car $55-85 a day.
+HOTEL_NIGHT, HOTEL_SIGMA = 155.62, 0.65
+AIRFARE_ROUND, AIRFARE_ONE_WAY, AIRFARE_SIGMA = 469.0, 271.0, 0.45
+CAR_DAY, CAR_SIGMA = 70.0, 0.30
+PACKAGE_HOTEL_MARKUP = 1.30  # the hotel part of a package is about 30 % dearer (Expedia Group)
+RESULT_PRICE_SIGMA = 0.20  # results of one search differ around the trip's price
+CHEAP_CAP = 0.75  # a "cheap" search caps the price at this share of the trip's typical price
+
+# Results found, by product: lognormal medians (Expedia ICDM 2013: about 25 hotels a search).
+RESULTS_MEDIAN = np.array([80.0, 25.0, 20.0, 40.0])
+RESULTS_SIGMA = 0.6
+
+# Gaps inside a session, lognormal (median seconds, sigma, minimum seconds); all stay under the
+# 30-minute session timeout (Similarweb 2018: travel visits about 6 minutes).
+SESSION_TIMEOUT_MS = 30 * 60 * 1000
+GAP_CAP_MS = SESSION_TIMEOUT_MS - 60_000
+SEARCH_GAP = (45.0, 1.0, 2.0)
+CLICK_GAP = (12.0, 0.7, 1.0)
+CONVERSION_GAP = (240.0, 0.6, 30.0)
+
+# Monthly popularity of destinations by kind, January first (Kayak, Google Flights: winter sun
+# for Cancun, Punta Cana, Orlando, Miami, Hawaii; summer for Seattle, Las Vegas, Vancouver).
+SEASONS = {
+    "beach": [1.5, 1.5, 1.4, 1.1, 0.8, 0.7, 0.7, 0.7, 0.7, 0.8, 1.0, 1.3],
+    "summer": [0.6, 0.6, 0.7, 0.9, 1.1, 1.4, 1.6, 1.5, 1.1, 0.8, 0.6, 0.7],
+    "ski": [1.6, 1.5, 1.2, 0.6, 0.4, 0.4, 0.5, 0.5, 0.5, 0.7, 1.1, 1.5],
+    "city": [0.9, 0.9, 1.0, 1.0, 1.1, 1.1, 1.1, 1.0, 1.0, 1.1, 0.9, 1.0],
+}
+
+ITEMS_PER_DESTINATION = 5000  # distinct results (hotels, routes, cars, packages) per destination
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Static tables flattened for lookups by integer code."""
+
+    templates: tuple[str, ...]  # every query template, product after product
+    template_product: np.ndarray
+    template_range: np.ndarray  # [first, end) template code per product
+    template_cheap: np.ndarray
+    template_stars: np.ndarray
+    template_one_way: np.ndarray
+    providers: tuple[str, ...]
+    provider_cdf: list[np.ndarray]  # per product, over its providers
+    provider_first: np.ndarray  # first provider code per product
+    utm: tuple[tuple[str | None, str | None, str | None], ...]  # (source, medium, campaign) per code
+    utm_new_cdf: np.ndarray
+    utm_returning_cdf: np.ndarray
+    destination_names: tuple[str, ...]
+    destination_cdf_by_month: np.ndarray  # 12 x destinations
+    destination_price: np.ndarray
+
+
+def build_catalogue() -> Catalogue:
+    """Flatten the reference tables into arrays the simulation can index."""
+    templates, template_product, ranges = [], [], []
+    for p, product in enumerate(PRODUCTS):
+        ranges.append((len(templates), len(templates) + len(QUERY_TEMPLATES[product])))
+        templates.extend(QUERY_TEMPLATES[product])
+        template_product.extend([p] * len(QUERY_TEMPLATES[product]))
+    flags = np.array([template_flags(t) for t in templates])
+    providers: list[str] = []
+    provider_cdf, provider_first = [], []
+    for product in PRODUCTS:
+        provider_first.append(len(providers))
+        names, weights = zip(*PROVIDERS[product], strict=True)
+        providers.extend(names)
+        provider_cdf.append(np.cumsum(weights) / np.sum(weights))
+    utm, new, returning = [], [], []
+    for channel in CHANNELS:
+        for campaign in channel.campaigns:
+            utm.append((channel.source, channel.medium, campaign))
+            new.append(channel.new_share / len(channel.campaigns))
+            returning.append(channel.returning_share / len(channel.campaigns))
+    dest = destinations()
+    season = np.array([SEASONS[kind] for kind in dest["kind"]]).T  # 12 x destinations
+    by_month = season * dest["weight"].to_numpy()[None, :]
+    return Catalogue(
+        templates=tuple(templates),
+        template_product=np.array(template_product),
+        template_range=np.array(ranges),
+        template_cheap=flags[:, 0],
+        template_stars=flags[:, 1],
+        template_one_way=flags[:, 2],
+        providers=tuple(providers),
+        provider_cdf=provider_cdf,
+        provider_first=np.array(provider_first),
+        utm=tuple(utm),
+        utm_new_cdf=np.cumsum(new) / np.sum(new),
+        utm_returning_cdf=np.cumsum(returning) / np.sum(returning),
+        destination_names=tuple(dest["name"]),
+        destination_cdf_by_month=np.cumsum(by_month, axis=1) / by_month.sum(axis=1, keepdims=True),
+        destination_price=dest["price_index"].to_numpy().astype(np.float64),
+    )
+
+
+def _lognormal(rng: np.random.Generator, median: float | np.ndarray, sigma: float, n: int) -> np.ndarray:
+    return np.asarray(median) * np.exp(sigma * rng.standard_normal(n))
+
+
+def _mean_lognormal(rng: np.random.Generator, mean: float | np.ndarray, sigma: float, n: int) -> np.ndarray:
+    """Lognormal draws with the given mean (not median)."""
+    return np.asarray(mean) * np.exp(sigma * rng.standard_normal(n) - sigma**2 / 2)
+
+
+def _gap_ms(rng: np.random.Generator, gap: tuple[float, float, float], n: int) -> np.ndarray:
+    median, sigma, minimum = gap
+    seconds = np.maximum(_lognormal(rng, median, sigma, n), minimum)
+    return np.minimum(seconds * 1000, GAP_CAP_MS).astype(np.int64)
+
+
+def _segment_positions(lengths: np.ndarray) -> np.ndarray:
+    """0, 1, ... within each segment of the given lengths, laid end to end."""
+    starts = np.cumsum(lengths) - lengths
+    return np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
+
+
+def _uint64(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.integers(0, np.iinfo(np.uint64).max, size=n, dtype=np.uint64, endpoint=True)
+
+
+class SessionModel:
+    """Draws sessions and their events for one run's settings and user pool."""
+
+    def __init__(self, settings: Settings, population: Population) -> None:
+        """Prepare the tables the draws index into."""
+        self.settings = settings
+        self.population = population
+        self.catalogue = build_catalogue()
+        self.product_cdf = np.cumsum([settings.product_weights[p] for p in PRODUCTS])
+        self.commission = np.array([settings.commission_by_product[p] for p in PRODUCTS])
+        ctr = settings.click_through_rate
+        # Zero-result searches get no click, so the others are clicked more often to keep
+        # clicks / searches at the configured rate; a rate of 1 leaves no room for zero results.
+        self.zero_rate = min(settings.zero_result_rate, 1.0 - ctr)
+        self.click_given_results = ctr / (1.0 - self.zero_rate) if self.zero_rate < 1 else 0.0
+        self.search_continue = 1.0 - 1.0 / settings.searches_per_session
+
+    def expected_events_per_session(self) -> float:
+        """Mean events of a session: searches times (1 + CTR + CTR x CVR), with the cap on searches."""
+        q = self.search_continue
+        searches = (1 - q**MAX_SEARCHES) / (1 - q) if q < 1 else float(MAX_SEARCHES)
+        ctr, cvr = self.settings.click_through_rate, self.settings.conversion_rate
+        return searches * (1 + ctr + ctr * cvr)
+
+    def draw_starts(
+        self, rng: np.random.Generator, count: int, t0: int, t1: int, time_model: TimeModel
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Draw ``count`` sessions in [t0, t1): start times (sorted), user (-1 anonymous) and home city.
+
+        Candidates are drawn uniformly in time and thinned by the local rhythm of their
+        time zone, so the kept ones follow the rhythm exactly.
+        """
+        pop = self.population
+        starts, users, cities = [], [], []
+        kept = 0
+        while kept < count:
+            m = int((count - kept) * 2.6) + 16
+            anonymous = rng.random(m) < pop.anonymous_rate
+            user = np.where(anonymous, -1, pick(pop.activity_cdf, rng.random(m)))
+            city = np.where(anonymous, pick(pop.city_cdf, rng.random(m)), pop.home_city[np.maximum(user, 0)])
+            t = t0 + (rng.random(m) * (t1 - t0)).astype(np.int64)
+            keep = rng.random(m) < time_model.acceptance(t, pop.cities.timezone_code[city])
+            starts.append(t[keep])
+            users.append(user[keep])
+            cities.append(city[keep])
+            kept += int(keep.sum())
+        start, user, city = (np.concatenate(a)[:count] for a in (starts, users, cities))
+        order = np.argsort(start, kind="stable")
+        return start[order], user[order].astype(np.int64), city[order].astype(np.int32)
+
+    def simulate(
+        self,
+        rng: np.random.Generator,
+        start: np.ndarray,
+        user: np.ndarray,
+        city: np.ndarray,
+        seen: np.ndarray,
+    ) -> EventTables:
+        """Events of sessions starting at ``start`` (sorted) for ``user`` (-1 anonymous) in ``city``.
+
+        ``seen`` marks users who have had a session before in this run; it is updated, so a
+        user's later sessions count as returning visits.
+        """
+        s = self.settings
+        cat = self.catalogue
+        pop = self.population
+        n = len(start)
+        logged_in = user >= 0
+        uid = np.maximum(user, 0)
+
+        # Who: platform and device are a logged-in user's habit most of the time.
+        platform, device = draw_platform_device(rng, n, pop.platform_weights)
+        habitual = logged_in & (rng.random(n) < HABIT_LOYALTY)
+        platform = np.where(habitual, pop.platform[uid], platform)
+        device = np.where(habitual, pop.device[uid], device)
+        # A habitual platform with a fresh device must still fit the platform: redraw from its row.
+        misfit = DEVICE_GIVEN_PLATFORM[platform, device] == 0
+        if misfit.any():
+            cdf = np.cumsum(DEVICE_GIVEN_PLATFORM, axis=1)[platform[misfit]]
+            device[misfit] = (rng.random(int(misfit.sum()))[:, None] >= cdf[:, :-1]).sum(axis=1)
+
+        # Returning visitors: seen earlier in the run, or earlier in this batch.
+        returning = np.zeros(n, dtype=bool)
+        idx = np.flatnonzero(logged_in)
+        if len(idx):
+            _, first = np.unique(user[idx], return_index=True)
+            returning[idx] = seen[user[idx]]
+            later = np.ones(len(idx), dtype=bool)
+            later[first] = False
+            returning[idx[later]] = True
+            seen[user[idx]] = True
+        utm = np.where(
+            returning, pick(cat.utm_returning_cdf, rng.random(n)), pick(cat.utm_new_cdf, rng.random(n))
+        ).astype(np.int16)
+
+        # The trip: product, destination (seasonal), dates, party.
+        product = pick(self.product_cdf / self.product_cdf[-1], rng.random(n)).astype(np.int8)
+        month = (start.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64) % 12).astype(np.int64)
+        dest = np.empty(n, dtype=np.int32)
+        u = rng.random(n)
+        for m in np.unique(month):
+            rows = month == m
+            dest[rows] = pick(cat.destination_cdf_by_month[m], u[rows])
+        lead = rng.gamma(LEAD_SHAPE, LEAD_SCALE, n)
+        lead *= np.where(device == MOBILE, LEAD_MOBILE_FACTOR, 1.0) * np.where(product == PACKAGE, LEAD_PACKAGE_FACTOR, 1)
+        start_day = start // MS_PER_DAY + np.round(lead).astype(np.int64)
+        nights = np.clip(np.round(_lognormal(rng, NIGHTS_MEDIAN, NIGHTS_SIGMA, n)), 1, 30).astype(np.int64)
+        travelers = (pick(np.cumsum(TRAVELERS), rng.random(n)) + 1).astype(np.int64)
+        base_template = cat.template_range[product, 0] + (
+            rng.random(n) * (cat.template_range[product, 1] - cat.template_range[product, 0])
+        ).astype(np.int64)
+        results_base = _lognormal(rng, RESULTS_MEDIAN[product], RESULTS_SIGMA, n)
+
+        # Searches: 1 + geometric refinements, capped.
+        if self.search_continue > 0:
+            searches = np.minimum(rng.geometric(1 - self.search_continue, n), MAX_SEARCHES)
+        else:
+            searches = np.ones(n, dtype=np.int64)
+        total = int(searches.sum())
+        ss = np.repeat(np.arange(n), searches)  # session of each search
+        j = _segment_positions(searches)
+        later = j > 0
+        template = np.where(
+            later & (rng.random(total) < REPHRASE_RATE),
+            cat.template_range[product[ss], 0]
+            + (rng.random(total) * (cat.template_range[product[ss], 1] - cat.template_range[product[ss], 0])).astype(
+                np.int64
+            ),
+            base_template[ss],
+        )
+        shift = np.where(later & (rng.random(total) < DATE_CHANGE_RATE), rng.integers(-3, 4, total), 0)
+        s_start_day = start_day[ss] + shift
+        s_start_day = np.maximum(s_start_day, start[ss] // MS_PER_DAY)
+        one_way = cat.template_one_way[template]
+        s_end_day = np.where(one_way, -1, s_start_day + nights[ss])
+        cheap = cat.template_cheap[template]
+        star_filter = np.where(
+            cat.template_stars[template],
+            5,
+            np.where(
+                (product[ss] == HOTEL) & (rng.random(total) < HOTEL_STAR_FILTER_RATE), rng.integers(3, 5, total), 0
+            ),
+        )
+        factor = np.where(cheap, 0.5, 1.0) * np.where(star_filter > 0, 0.3, 1.0) * rng.uniform(0.7, 1.3, total)
+        results = np.maximum(1, np.round(results_base[ss] * factor)).astype(np.int64)
+        results = np.where(rng.random(total) < self.zero_rate, 0, results)
+
+        # Next-page searches repeat the search before them (and its count), one page further.
+        next_page = later & (rng.random(total) < NEXT_PAGE_RATE)
+        source = np.maximum.accumulate(np.where(next_page, 0, np.arange(total)))
+        template, s_start_day, s_end_day = template[source], s_start_day[source], s_end_day[source]
+        star_filter, cheap, results = star_filter[source], cheap[source], results[source]
+        pages = np.maximum(1, -(-results // s.page_size))
+        page = np.minimum(np.arange(total) - source + 1, pages)
+
+        # Prices of the trip in US dollars, by product.
+        sess_product = product[ss]
+        price_index = cat.destination_price[dest[ss]]
+        trav = travelers[ss]
+        rooms = (trav + 1) // 2
+        nights_s = nights[ss]
+        hotel = _mean_lognormal(rng, HOTEL_NIGHT * price_index, HOTEL_SIGMA, total) * nights_s * rooms
+        fare = np.where(one_way, AIRFARE_ONE_WAY, AIRFARE_ROUND)
+        flight = _mean_lognormal(rng, fare, AIRFARE_SIGMA, total) * trav
+        car = _mean_lognormal(rng, CAR_DAY, CAR_SIGMA, total) * nights_s
+        trip_price = np.choose(sess_product, [flight, hotel, car, flight + hotel * PACKAGE_HOTEL_MARKUP])
+        rate = CURRENCY_RATE[pop.cities.currency_code[city[ss]]]
+        cap = np.where(cheap, np.round(trip_price * CHEAP_CAP * rate, -1), np.nan)
+        cap = np.where(cap == 0, 10.0, cap)
+
+        # Clicks: one at most per search, none on zero results; rank by a position-based model.
+        clicked = (results > 0) & (rng.random(total) < self.click_given_results)
+        ci = np.flatnonzero(clicked)
+        nc = len(ci)
+        first_rank = (page[ci] - 1) * s.page_size
+        shown = np.minimum(s.page_size, results[ci] - first_rank)
+        k = np.arange(1, s.page_size + 1)
+        weights = (first_rank[:, None] + k[None, :]).astype(np.float64) ** -s.click_position_decay
+        weights[k[None, :] > shown[:, None]] = 0
+        cdf = np.cumsum(weights, axis=1)
+        draw = rng.random(nc) * cdf[:, -1]
+        position = first_rank + 1 + (draw[:, None] >= cdf).sum(axis=1)
+        position = np.minimum(position, first_rank + shown)
+        price_usd = trip_price[ci] * np.exp(RESULT_PRICE_SIGMA * rng.standard_normal(nc) - RESULT_PRICE_SIGMA**2 / 2)
+        price = price_usd * rate[ci]
+        capped = ~np.isnan(cap[ci])
+        price = np.where(capped, np.minimum(price, cap[ci] * rng.uniform(0.6, 1.0, nc)), price)
+        price = np.maximum(np.round(price, 2), 1.0)
+        c_product = sess_product[ci]
+        provider = np.empty(nc, dtype=np.int16)
+        u = rng.random(nc)
+        for p in range(len(PRODUCTS)):
+            rows = c_product == p
+            provider[rows] = cat.provider_first[p] + pick(cat.provider_cdf[p], u[rows])
+        item = (ITEMS_PER_DESTINATION * rng.random(nc) ** 3).astype(np.int64)  # popular items first
+        result_num = (dest[ss[ci]].astype(np.int64) + 1) * 100_000 + item
+
+        # Conversions: at most one per click; the booking is the clicked result at its price.
+        converted = rng.random(nc) < s.conversion_rate
+        vi = np.flatnonzero(converted)
+        value = price[vi]
+        commission = np.round(value * self.commission[c_product[vi]], 2)
+
+        # Timeline: search, its click, its conversion, then the next search.
+        per_search = 1 + clicked.astype(np.int64)
+        per_search[ci[vi]] += 1
+        kind = _segment_positions(per_search)  # 0 search, 1 click, 2 conversion
+        ev_search = np.repeat(np.arange(total), per_search)
+        ev_session = ss[ev_search]
+        gap = np.zeros(len(kind), dtype=np.int64)
+        is_search, is_click, is_conv = kind == 0, kind == 1, kind == 2
+        gap[is_search] = np.where(j > 0, _gap_ms(rng, SEARCH_GAP, total), 0)
+        gap[is_click] = _gap_ms(rng, CLICK_GAP, int(is_click.sum()))
+        gap[is_conv] = _gap_ms(rng, CONVERSION_GAP, int(is_conv.sum()))
+        elapsed = np.cumsum(gap)
+        session_first = np.cumsum(np.bincount(ev_session, minlength=n)) - np.bincount(ev_session, minlength=n)
+        ts = start[ev_session] + elapsed - elapsed[session_first][ev_session]
+
+        event_hi, event_lo = _uint64(rng, len(kind)), _uint64(rng, len(kind))
+        session_hex = _uint64(rng, n)
+        search_rows, click_rows, conv_rows = (np.flatnonzero(m) for m in (is_search, is_click, is_conv))
+
+        search = pl.DataFrame(
+            {
+                "ts": ts[search_rows],
+                "id_hi": event_hi[search_rows],
+                "id_lo": event_lo[search_rows],
+                "user": user[ss],
+                "session": session_hex[ss],
+                "template": template.astype(np.int16),
+                "dest": dest[ss],
+                "origin": city[ss],
+                "results": results,
+                "page": page,
+                "platform": platform[ss],
+                "device": device[ss],
+                "city": city[ss],
+                "utm": utm[ss],
+                "start_day": s_start_day.astype(np.int32),
+                "end_day": s_end_day.astype(np.int32),
+                "travelers": trav.astype(np.int8),
+                "max_price": cap,
+                "min_stars": star_filter.astype(np.int8),
+            }
+        )
+        click = pl.DataFrame(
+            {
+                "ts": ts[click_rows],
+                "id_hi": event_hi[click_rows],
+                "id_lo": event_lo[click_rows],
+                "user": user[ss[ci]],
+                "session": session_hex[ss[ci]],
+                "search_hi": event_hi[search_rows][ci],
+                "search_lo": event_lo[search_rows][ci],
+                "position": position,
+                "result_num": result_num,
+                "product": c_product,
+                "price": price,
+                "provider": provider,
+                "dest": dest[ss[ci]],
+            }
+        )
+        conversion = pl.DataFrame(
+            {
+                "ts": ts[conv_rows],
+                "id_hi": event_hi[conv_rows],
+                "id_lo": event_lo[conv_rows],
+                "user": user[ss[ci[vi]]],
+                "session": session_hex[ss[ci[vi]]],
+                "click_hi": event_hi[click_rows][vi],
+                "click_lo": event_lo[click_rows][vi],
+                "value": value,
+                "commission": commission,
+                "currency": pop.cities.currency_code[city[ss[ci[vi]]]],
+                "product": c_product[vi],
+                "provider": provider[vi],
+            }
+        )
+        assert len(PLATFORMS) == 3
+        return EventTables(search, click, conversion)

@@ -1,0 +1,93 @@
+"""A batch of events as three column tables, one per event type, with integer codes for text.
+
+Every table has ``ts`` (epoch milliseconds) first, and rows in time order once the
+generator has sorted them. Text (UUIDs, names, queries) is only made from the codes when
+a batch is encoded, so merging, sorting and cutting batches stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from .models import EVENT_TYPES
+
+
+@dataclass(frozen=True)
+class EventTables:
+    """Searches, clicks and conversions of a batch, each a polars DataFrame of internal columns."""
+
+    search: pl.DataFrame
+    click: pl.DataFrame
+    conversion: pl.DataFrame
+
+    def items(self) -> Iterator[tuple[str, pl.DataFrame]]:
+        """(event type, table) pairs in the order of EVENT_TYPES."""
+        for event_type in EVENT_TYPES:
+            yield event_type, getattr(self, event_type)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per event type."""
+        return {event_type: table.height for event_type, table in self.items()}
+
+    def __len__(self) -> int:
+        return self.search.height + self.click.height + self.conversion.height
+
+    def concat(self, other: EventTables) -> EventTables:
+        """Rows of ``self`` followed by rows of ``other``."""
+        return EventTables(*(pl.concat([mine, theirs]) for (_, mine), (_, theirs) in zip(self.items(), other.items())))
+
+    def sort(self) -> EventTables:
+        """Each table in time order; rows with equal times keep their order."""
+        return EventTables(*(table.sort("ts", maintain_order=True) for _, table in self.items()))
+
+    def split_at(self, cut_ms: int) -> tuple[EventTables, EventTables]:
+        """Rows before ``cut_ms`` and the rest; tables must be sorted."""
+        before, after = [], []
+        for _, table in self.items():
+            n = int(np.searchsorted(table["ts"].to_numpy(), cut_ms, side="left"))
+            before.append(table.slice(0, n))
+            after.append(table.slice(n))
+        return EventTables(*before), EventTables(*after)
+
+    def first(self, n: int) -> tuple[EventTables, EventTables]:
+        """The first ``n`` events in time order over all types, and the rest; tables must be sorted.
+
+        Ties in time are broken by event type (search, click, conversion), so within a type the
+        kept rows are always a prefix of its table.
+        """
+        if n >= len(self):
+            return self, self.head(0)
+        stamps = np.concatenate([table["ts"].to_numpy() for _, table in self.items()])
+        kinds = np.repeat(np.arange(3), [table.height for _, table in self.items()])
+        order = np.lexsort((kinds, stamps))[:n]
+        kept = np.bincount(kinds[order], minlength=3)
+        head = EventTables(*(table.slice(0, int(k)) for (_, table), k in zip(self.items(), kept)))
+        tail = EventTables(*(table.slice(int(k)) for (_, table), k in zip(self.items(), kept)))
+        return head, tail
+
+    def head(self, n: int) -> EventTables:
+        """The first ``n`` rows of each table."""
+        return EventTables(*(table.head(n) for _, table in self.items()))
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """One batch ready to publish: JSON lines per event type, their counts and their times."""
+
+    lines: dict[str, bytes]
+    counts: dict[str, int]
+    stamps: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return sum(self.counts.values())
+
+    def interleaved(self) -> bytes:
+        """All lines in time order over the three types (ties: search, click, conversion)."""
+        lines = [line for event_type in EVENT_TYPES for line in self.lines[event_type].splitlines(keepends=True)]
+        stamps = np.concatenate([self.stamps[event_type] for event_type in EVENT_TYPES])
+        kinds = np.repeat(np.arange(len(EVENT_TYPES)), [self.counts[t] for t in EVENT_TYPES])
+        return b"".join(lines[i] for i in np.lexsort((kinds, stamps)))
