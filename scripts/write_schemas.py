@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from src.models import write_schemas  # noqa: E402
+from src.models import write_schemas
 
 if __name__ == "__main__":
     for path in write_schemas():

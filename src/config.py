@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLATFORMS = ("web", "ios", "android")
@@ -240,7 +241,7 @@ def env_name(field: str) -> str:
     return field.upper()
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     """Say in a few words what a pydantic error allows."""
     kind, ctx = error["type"], error.get("ctx", {})
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):

@@ -1,180 +1,264 @@
 """Turn column tables into JSON lines: codes become text only here, a whole batch at a time.
 
-The column order of each output frame is the field order of its model in ``models.py``;
-polars writes the frame as newline-delimited JSON in native code.
+Each line is assembled by polars from literal pieces and columns, in the field order of
+the event's model in ``models.py``. Text that comes from a fixed table (cities, query
+templates, channels) is JSON-escaped once, when the encoder is built, and then gathered
+by code, so no row is ever escaped or serialised one at a time. The tests parse every
+line and check it against the JSON Schemas.
 """
 
 from __future__ import annotations
 
-import io
+import json
 
 import numpy as np
 import polars as pl
 
 from .config import DEVICES, PLATFORMS, PRODUCTS
-from .models import EVENT_MODELS
 from .reference import CURRENCIES, RESULT_PREFIX, CityTable
 from .sessions import Catalogue
 from .tables import EncodedBatch, EventTables
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_TIMESTAMP = "%Y-%m-%dT%H:%M:%S%.3fZ"
+# Two lowercase hex digits for every byte value, as one uint16 each (in memory order).
+_HEX_PAIRS = np.frombuffer(b"".join(f"{b:02x}".encode() for b in range(256)), dtype=np.uint16)
 
 
-def _hex_bytes(words: np.ndarray) -> np.ndarray:
-    """Lowercase hex digits of big-endian uint64 words: an (n, 16 * words) uint8 array of ASCII."""
-    raw = np.ascontiguousarray(words.astype(">u8")).view(np.uint8).reshape(len(words), -1)
-    out = np.empty((raw.shape[0], raw.shape[1] * 2), dtype=np.uint8)
-    out[:, 0::2] = _HEX[raw >> 4]
-    out[:, 1::2] = _HEX[raw & 15]
-    return out
+def _json(value: str | None) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
-def _ascii_series(name: str, chars: np.ndarray) -> pl.Series:
-    """A string Series from an (n, width) array of ASCII bytes."""
-    width = chars.shape[1]
-    return pl.Series(name, np.ascontiguousarray(chars).view(f"S{width}").ravel()).cast(pl.String)
+def _escaped(values: list[str]) -> pl.Series:
+    """Strings JSON-escaped but without their quotes, for splicing inside a JSON string."""
+    return pl.Series([_json(v)[1:-1] for v in values], dtype=pl.String)
 
 
-def uuid_series(name: str, hi: pl.Series, lo: pl.Series) -> pl.Series:
-    """Version-4 UUID text from two columns of random 64-bit words (version and variant bits set here)."""
-    hi_words = (hi.to_numpy() & np.uint64(0xFFFFFFFFFFFF0FFF)) | np.uint64(0x4000)
-    lo_words = (lo.to_numpy() & np.uint64(0x3FFFFFFFFFFFFFFF)) | np.uint64(0x8000000000000000)
-    digits = _hex_bytes(np.stack([hi_words, lo_words], axis=1).ravel()).reshape(len(hi), 32)
-    out = np.full((len(hi), 36), ord("-"), dtype=np.uint8)
-    for start, end, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
-        out[:, at : at + end - start] = digits[:, start:end]
-    return _ascii_series(name, out)
+def _hex(words: np.ndarray) -> np.ndarray:
+    """Lowercase hex digits of uint64 words, big-endian: an (n, 16) uint8 array of ASCII."""
+    raw = np.ascontiguousarray(words.astype(">u8")).view(np.uint8).reshape(len(words), 8)
+    return _HEX_PAIRS[raw].view(np.uint8).reshape(len(words), 16)
 
 
-def session_series(words: pl.Series) -> pl.Series:
-    """``sess_`` and 16 hex digits per session word."""
-    prefix = np.broadcast_to(np.frombuffer(b"sess_", dtype=np.uint8), (len(words), 5))
-    return _ascii_series("session_id", np.hstack([prefix, _hex_bytes(words.to_numpy())]))
+def _column(rows: int, text: str) -> np.ndarray:
+    """The same ASCII text on every row, as an (n, len) view."""
+    return np.broadcast_to(np.frombuffer(text.encode(), dtype=np.uint8), (rows, len(text)))
 
 
-def _timestamps(ts: pl.Series) -> pl.Series:
-    return ts.cast(pl.Datetime("ms")).dt.to_string(_TIMESTAMP).alias("timestamp")
-
-
-def _user_ids(user: pl.Series) -> pl.Series:
-    return (
-        pl.DataFrame({"u": user})
-        .select(pl.when(pl.col("u") >= 0).then(pl.format("user_{}", pl.col("u"))).alias("user_id"))
-        .to_series()
+def _uuid_chars(hi: pl.Series, lo: pl.Series) -> np.ndarray:
+    """Version-4 UUIDs as (n, 36) ASCII from two columns of random 64-bit words (version and variant set here)."""
+    hi_hex = _hex((hi.to_numpy() & np.uint64(0xFFFFFFFFFFFF0FFF)) | np.uint64(0x4000))
+    lo_hex = _hex((lo.to_numpy() & np.uint64(0x3FFFFFFFFFFFFFFF)) | np.uint64(0x8000000000000000))
+    dash = _column(len(hi), "-")
+    return np.hstack(
+        [hi_hex[:, :8], dash, hi_hex[:, 8:12], dash, hi_hex[:, 12:], dash, lo_hex[:, :4], dash, lo_hex[:, 4:]]
     )
 
 
-def _lookup(name: str, values: tuple[str | None, ...] | pl.Series, codes: pl.Series) -> pl.Series:
-    table = values if isinstance(values, pl.Series) else pl.Series(values, dtype=pl.String)
-    return table.gather(codes.cast(pl.Int64)).alias(name)
+def _date_values(name: str, days: pl.Series) -> pl.Series:
+    """JSON values of days since the epoch: ``"YYYY-MM-DD"``, or null for a negative day."""
+    unique_days, day_index = np.unique(days.to_numpy(), return_inverse=True)
+    text = [
+        f'"{d}"' if n >= 0 else "null" for n, d in zip(unique_days, unique_days.astype("datetime64[D]"), strict=True)
+    ]
+    return pl.Series(name, text, dtype=pl.String).gather(day_index)
+
+
+def _date_chars(days: np.ndarray) -> np.ndarray:
+    """Days since the epoch as ``YYYY-MM-DD``, (n, 10) ASCII; each distinct day is formatted once."""
+    unique_days, day_index = np.unique(days, return_inverse=True)
+    dates = np.array(unique_days, dtype="datetime64[D]").astype(str)
+    return np.frombuffer("".join(dates).encode(), dtype=np.uint8).reshape(len(dates), 10)[day_index]
+
+
+def _timestamp_chars(ts: pl.Series) -> np.ndarray:
+    """ISO 8601 UTC times with milliseconds (``2026-01-31T12:00:00.000Z``) as (n, 24) ASCII."""
+    ms = ts.to_numpy()
+    days, in_day = np.divmod(ms, 86_400_000)
+    date_chars = _date_chars(days)
+    hours, rest = np.divmod(in_day, 3_600_000)
+    minutes, rest = np.divmod(rest, 60_000)
+    seconds, millis = np.divmod(rest, 1000)
+    digits = [hours // 10, hours % 10, minutes // 10, minutes % 10, seconds // 10, seconds % 10,
+              millis // 100, millis // 10 % 10, millis % 10]  # fmt: skip
+    d = np.stack(digits, axis=1).astype(np.uint8) + ord("0")
+    n = len(ms)
+    t, colon, dot, z = (_column(n, c) for c in "T:.Z")
+    return np.hstack([date_chars, t, d[:, 0:2], colon, d[:, 2:4], colon, d[:, 4:6], dot, d[:, 6:], z])
+
+
+def _fixed(name: str, parts: list[str | np.ndarray], rows: int) -> pl.Series:
+    """A string Series of rows that all have the same width: literal text and (n, w) ASCII blocks side by side."""
+    chars = np.ascontiguousarray(np.hstack([_column(rows, p) if isinstance(p, str) else p for p in parts]))
+    return pl.Series(name, chars.view(f"S{chars.shape[1]}").ravel()).cast(pl.String)
+
+
+def uuid_series(name: str, hi: pl.Series, lo: pl.Series) -> pl.Series:
+    """Version-4 UUID text from two columns of random 64-bit words."""
+    return _fixed(name, [_uuid_chars(hi, lo)], len(hi))
+
+
+def _nullable(expr: pl.Expr, present: pl.Expr) -> pl.Expr:
+    """``expr`` where ``present``, else the JSON literal null."""
+    return pl.when(present).then(expr).otherwise(pl.lit("null"))
+
+
+def _money(column: str) -> pl.Expr:
+    return pl.col(column).round(2).cast(pl.String)
 
 
 class Encoder:
     """Encodes event tables into JSONL bytes for one run's catalogue and city table."""
 
     def __init__(self, catalogue: Catalogue, cities: CityTable) -> None:
-        """Keep the lookup tables that turn codes into text."""
-        self.catalogue = catalogue
-        self.cities = cities
-        self.utm = [pl.Series([row[i] for row in catalogue.utm], dtype=pl.String) for i in range(3)]
-        self.prefixes = tuple(RESULT_PREFIX[p] for p in PRODUCTS)
+        """Render every fixed piece of text once: cities, channels, templates, providers."""
+        names, countries = cities.name.to_list(), cities.country.to_list()
+        self.geo = pl.Series(
+            [f'"geo":{{"country":{_json(c)},"city":{_json(n)}}}' for c, n in zip(countries, names, strict=True)]
+        )
+        self.city_names = _escaped(names)
+        self.utm = pl.Series(
+            [f'"utm_source":{_json(s)},"utm_medium":{_json(m)},"utm_campaign":{_json(c)}' for s, m, c in catalogue.utm]
+        )
+        self.platform_device = pl.Series([f'"platform":"{p}","device_type":"{d}"' for p in PLATFORMS for d in DEVICES])
+        self.templates = _escaped(list(catalogue.templates))
+        self.destinations = _escaped(list(catalogue.destination_names))
+        self.providers = _escaped(list(catalogue.providers))
+        self.products = pl.Series(PRODUCTS)
+        self.prefixes = pl.Series([RESULT_PREFIX[p] for p in PRODUCTS])
+        self.currencies = pl.Series(CURRENCIES)
 
-    def frame(self, event_type: str, table: pl.DataFrame) -> pl.DataFrame:
-        """The output columns of one event type, in the model's field order."""
-        common = [
-            uuid_series("event_id", table["id_hi"], table["id_lo"]),
-            pl.repeat(event_type, table.height, eager=True, dtype=pl.String).alias("event_type"),
-            _timestamps(table["ts"]),
-            _user_ids(table["user"]),
-            session_series(table["session"]),
-        ]
-        columns = common + getattr(self, f"_{event_type}")(table)
-        frame = pl.DataFrame(columns)
-        assert frame.columns == list(EVENT_MODELS[event_type].model_fields), frame.columns
-        return frame
+    def encode(self, event_type: str, table: pl.DataFrame) -> tuple[memoryview, np.ndarray]:
+        """JSON lines of one event type, each ending in a newline, and the n + 1 offsets where lines start.
 
-    def encode(self, event_type: str, table: pl.DataFrame) -> bytes:
-        """JSON lines of one event type, each ending in a newline; empty bytes for no rows."""
+        The bytes are the Arrow buffer polars built the lines in: no copy is made for writing.
+        """
         if table.height == 0:
-            return b""
-        buffer = io.BytesIO()
-        self.frame(event_type, table).write_ndjson(buffer)
-        return buffer.getvalue()
+            return memoryview(b""), np.zeros(1, dtype=np.int64)
+        columns, pieces = getattr(self, f"_{event_type}")(table)
+        rows = table.height
+        # The start of every line has a fixed width: built as one block of bytes, not piece by piece.
+        head: list[str | np.ndarray] = [
+            '{"event_id":"',
+            _uuid_chars(table["id_hi"], table["id_lo"]),
+            f'","event_type":"{event_type}","timestamp":"',
+            _timestamp_chars(table["ts"]),
+            '","user_id":',
+        ]
+        session: list[str | np.ndarray] = [',"session_id":"sess_', _hex(table["session"].to_numpy()), '",']
+        common = [
+            pl.col("f_head"),
+            _nullable(pl.format('"user_{}"', pl.col("user")), pl.col("user") >= 0),
+            pl.col("f_session"),
+        ]
+        frame = pl.DataFrame([_fixed("f_head", head, rows), _fixed("f_session", session, rows), *columns]).hstack(table)
+        lines = frame.select(pl.concat_str([*common, *pieces, pl.lit("}\n")]).alias("line")).to_series()
+        array = lines.to_arrow(compat_level=pl.CompatLevel.oldest())  # large_string: offsets and one data buffer
+        _, offsets_buffer, data = array.buffers()
+        offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+        return memoryview(data)[offsets[0] : offsets[-1]], offsets - offsets[0]
 
     def encode_all(self, tables: EventTables) -> EncodedBatch:
         """JSON lines per event type, with counts and times for the publishers."""
+        encoded = {event_type: self.encode(event_type, table) for event_type, table in tables.items()}
         return EncodedBatch(
-            lines={event_type: self.encode(event_type, table) for event_type, table in tables.items()},
+            lines={event_type: lines for event_type, (lines, _) in encoded.items()},
+            offsets={event_type: offsets for event_type, (_, offsets) in encoded.items()},
             counts=tables.counts(),
             stamps={event_type: table["ts"].to_numpy() for event_type, table in tables.items()},
         )
 
-    def _search(self, t: pl.DataFrame) -> list[pl.Series]:
-        cat, cities = self.catalogue, self.cities
+    def _search(self, t: pl.DataFrame) -> tuple[list[pl.Series], list[pl.Expr]]:
+        columns = [
+            _date_values("f_start", t["start_day"]),
+            _date_values("f_end", t["end_day"]),
+            self.templates.gather(t["template"].cast(pl.Int64)).alias("q_template"),
+            self.destinations.gather(t["dest"].cast(pl.Int64)).alias("q_dest"),
+            self.city_names.gather(t["origin"].cast(pl.Int64)).alias("q_origin"),
+            self.geo.gather(t["city"].cast(pl.Int64)).alias("f_geo"),
+            self.utm.gather(t["utm"].cast(pl.Int64)).alias("f_utm"),
+            self.platform_device.gather(t["platform"].cast(pl.Int64) * 3 + t["device"].cast(pl.Int64)).alias("f_pd"),
+        ]
         query = (
-            pl.DataFrame(
-                [
-                    _lookup("t", cat.templates, t["template"]),
-                    _lookup("d", cat.destination_names, t["dest"]),
-                    cities.name.gather(t["origin"].cast(pl.Int64)).alias("o"),
-                ]
-            )
-            .select(
-                pl.col("t")
-                .str.replace("{dest}", pl.col("d"), literal=True)
-                .str.replace("{origin}", pl.col("o"), literal=True)
-                .alias("query")
-            )
-            .to_series()
+            pl.col("q_template")
+            .str.replace("{dest}", pl.col("q_dest"), literal=True)
+            .str.replace("{origin}", pl.col("q_origin"), literal=True)
         )
-        city = t["city"].cast(pl.Int64)
-        geo = pl.DataFrame([cities.country.gather(city).alias("country"), cities.name.gather(city).alias("city")])
-        filters = t.select(
-            pl.col("start_day").cast(pl.Date).dt.to_string("%Y-%m-%d").alias("start_date"),
-            pl.when(pl.col("end_day") >= 0)
-            .then(pl.col("end_day").cast(pl.Date).dt.to_string("%Y-%m-%d"))
-            .alias("end_date"),
-            pl.col("travelers").cast(pl.Int64),
-            pl.col("max_price").fill_nan(None),
-            pl.when(pl.col("min_stars") > 0).then(pl.col("min_stars").cast(pl.Int64)).alias("min_stars"),
-        )
-        return [
+        pieces: list[pl.Expr] = [
+            pl.lit('"query":"'),
             query,
-            t["results"].alias("results_count"),
-            t["page"].alias("page"),
-            _lookup("platform", PLATFORMS, t["platform"]),
-            _lookup("device_type", DEVICES, t["device"]),
-            geo.to_struct("geo"),
-            self.utm[0].gather(t["utm"].cast(pl.Int64)).alias("utm_source"),
-            self.utm[1].gather(t["utm"].cast(pl.Int64)).alias("utm_medium"),
-            self.utm[2].gather(t["utm"].cast(pl.Int64)).alias("utm_campaign"),
-            filters.to_struct("filters"),
+            pl.lit('","results_count":'),
+            pl.col("results").cast(pl.String),
+            pl.lit(',"page":'),
+            pl.col("page").cast(pl.String),
+            pl.lit(","),
+            pl.col("f_pd"),
+            pl.lit(","),
+            pl.col("f_geo"),
+            pl.lit(","),
+            pl.col("f_utm"),
+            pl.lit(',"filters":{"start_date":'),
+            pl.col("f_start"),
+            pl.lit(',"end_date":'),
+            pl.col("f_end"),
+            pl.lit(',"travelers":'),
+            pl.col("travelers").cast(pl.String),
+            pl.lit(',"max_price":'),
+            _nullable(_money("max_price"), pl.col("max_price").is_not_nan()),
+            pl.lit(',"min_stars":'),
+            _nullable(pl.col("min_stars").cast(pl.String), pl.col("min_stars") > 0),
+            pl.lit("}"),
         ]
+        return columns, pieces
 
-    def _click(self, t: pl.DataFrame) -> list[pl.Series]:
-        cat = self.catalogue
-        result_id = (
-            pl.DataFrame([_lookup("p", self.prefixes, t["product"]), t["result_num"]])
-            .select(pl.format("{}_{}", pl.col("p"), pl.col("result_num")).alias("result_id"))
-            .to_series()
-        )
-        return [
+    def _click(self, t: pl.DataFrame) -> tuple[list[pl.Series], list[pl.Expr]]:
+        product = t["product"].cast(pl.Int64)
+        columns = [
             uuid_series("search_event_id", t["search_hi"], t["search_lo"]),
-            t["position"].alias("result_position"),
-            result_id,
-            _lookup("result_type", PRODUCTS, t["product"]),
-            t["price"].alias("result_price"),
-            _lookup("result_provider", cat.providers, t["provider"]),
-            _lookup("result_destination", cat.destination_names, t["dest"]),
+            self.prefixes.gather(product).alias("f_prefix"),
+            self.products.gather(product).alias("f_product"),
+            self.providers.gather(t["provider"].cast(pl.Int64)).alias("f_provider"),
+            self.destinations.gather(t["dest"].cast(pl.Int64)).alias("f_dest"),
         ]
+        pieces: list[pl.Expr] = [
+            pl.lit('"search_event_id":"'),
+            pl.col("search_event_id"),
+            pl.lit('","result_position":'),
+            pl.col("position").cast(pl.String),
+            pl.lit(',"result_id":"'),
+            pl.col("f_prefix"),
+            pl.lit("_"),
+            pl.col("result_num").cast(pl.String),
+            pl.lit('","result_type":"'),
+            pl.col("f_product"),
+            pl.lit('","result_price":'),
+            _money("price"),
+            pl.lit(',"result_provider":"'),
+            pl.col("f_provider"),
+            pl.lit('","result_destination":"'),
+            pl.col("f_dest"),
+            pl.lit('"'),
+        ]
+        return columns, pieces
 
-    def _conversion(self, t: pl.DataFrame) -> list[pl.Series]:
-        return [
+    def _conversion(self, t: pl.DataFrame) -> tuple[list[pl.Series], list[pl.Expr]]:
+        columns = [
             uuid_series("click_event_id", t["click_hi"], t["click_lo"]),
-            t["value"].alias("booking_value"),
-            t["commission"].alias("commission"),
-            _lookup("currency", CURRENCIES, t["currency"]),
-            _lookup("product_type", PRODUCTS, t["product"]),
-            _lookup("provider", self.catalogue.providers, t["provider"]),
+            self.currencies.gather(t["currency"].cast(pl.Int64)).alias("f_currency"),
+            self.products.gather(t["product"].cast(pl.Int64)).alias("f_product"),
+            self.providers.gather(t["provider"].cast(pl.Int64)).alias("f_provider"),
         ]
+        pieces: list[pl.Expr] = [
+            pl.lit('"click_event_id":"'),
+            pl.col("click_event_id"),
+            pl.lit('","booking_value":'),
+            _money("value"),
+            pl.lit(',"commission":'),
+            _money("commission"),
+            pl.lit(',"currency":"'),
+            pl.col("f_currency"),
+            pl.lit('","product_type":"'),
+            pl.col("f_product"),
+            pl.lit('","provider":"'),
+            pl.col("f_provider"),
+            pl.lit('"'),
+        ]
+        return columns, pieces

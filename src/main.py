@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+
+# Batches are encoded on parallel threads, each using one core: polars' own pool would
+# compete with them for the same two or four cores. Set before polars is first imported.
+os.environ.setdefault("POLARS_MAX_THREADS", "1")
+
 import signal
 import sys
 from collections.abc import Sequence
@@ -79,7 +84,9 @@ def _generate(flags: dict[str, Any]) -> int:
     if settings.output in ("file", "both"):
         file_publisher = FilePublisher(settings.output_dir, overwrite=settings.overwrite)
         for event_type, removed in file_publisher.repaired.items():
-            _say(settings, f"repaired {file_publisher.paths[event_type]}: removed a partial last line ({removed} bytes)")
+            _say(
+                settings, f"repaired {file_publisher.paths[event_type]}: removed a partial last line ({removed} bytes)"
+            )
         publishers.append(file_publisher)
         files = file_publisher.paths
     if settings.output == "stdout":
@@ -112,19 +119,36 @@ def _generate(flags: dict[str, Any]) -> int:
     epilog=EXAMPLES,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.option("--count", "event_count", metavar="N", help="Events to write in batch mode, over all types. [EVENT_COUNT, 10000]")
-@click.option("--rate", metavar="R", help="Events per second: pace a batch run, or the rate of continuous mode. [EVENTS_PER_SECOND, 10]")
+@click.option(
+    "--count", "event_count", metavar="N", help="Events to write in batch mode, over all types. [EVENT_COUNT, 10000]"
+)
+@click.option(
+    "--rate",
+    metavar="R",
+    help="Events per second: pace a batch run, or the rate of continuous mode. [EVENTS_PER_SECOND, 10]",
+)
 @click.option("--mode", metavar="MODE", help="batch (also: once, burst) or continuous. [MODE, batch]")
 @click.option("--output", metavar="OUT", help="file, stdout (also: console), redis or both. [OUTPUT, file]")
 @click.option("--output-dir", metavar="DIR", help="Directory for the JSONL files. [OUTPUT_DIR, /data/raw]")
 @click.option("--seed", metavar="S", help="Seed: the same seed and settings give the same bytes. [SEED, random]")
-@click.option("--start", "window_start", metavar="TIME", help="Start of the batch window, e.g. 2026-01-01. [WINDOW_START]")
-@click.option("--end", "window_end", metavar="TIME", help="End of the batch window, e.g. 2026-01-31T12:00:00Z. [WINDOW_END, this hour]")
-@click.option("--days", "window_days", metavar="D", help="Length of the window when --start is not given. [WINDOW_DAYS, 7]")
-@click.option("--overwrite", is_flag=True, default=None, help="Start the files afresh instead of appending. [OVERWRITE]")
+@click.option(
+    "--start", "window_start", metavar="TIME", help="Start of the batch window, e.g. 2026-01-01. [WINDOW_START]"
+)
+@click.option(
+    "--end",
+    "window_end",
+    metavar="TIME",
+    help="End of the batch window, e.g. 2026-01-31T12:00:00Z. [WINDOW_END, this hour]",
+)
+@click.option(
+    "--days", "window_days", metavar="D", help="Length of the window when --start is not given. [WINDOW_DAYS, 7]"
+)
+@click.option(
+    "--overwrite", is_flag=True, default=None, help="Start the files afresh instead of appending. [OVERWRITE]"
+)
 @click.option("--quiet", "-q", is_flag=True, default=None, help="Print nothing but errors. [QUIET]")
 @click.pass_context
-def cli(ctx: click.Context, rate: str | None, **flags: Any) -> int:
+def cli(ctx: click.Context, /, rate: str | None, **flags: Any) -> int:
     """Simulate the search, click and booking traffic of a travel site, as JSON lines.
 
     Batch mode (the default) writes exactly --count events over a time window into
@@ -140,7 +164,9 @@ def cli(ctx: click.Context, rate: str | None, **flags: Any) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; a user's mistake is one line on stderr and exit status 2."""
     try:
-        code = cli.main(args=list(argv) if argv is not None else None, prog_name="python -m src.main", standalone_mode=False)
+        code = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="python -m src.main", standalone_mode=False
+        )
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:

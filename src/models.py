@@ -120,7 +120,11 @@ def file_name(event_type: str) -> str:
 def json_schema(event_type: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one event type, derived from its model."""
     schema = EVENT_MODELS[event_type].model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{event_type}_event.schema.json", **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{event_type}_event.schema.json",
+        **schema,
+    }
 
 
 def schema_text(event_type: str) -> str:

@@ -76,7 +76,10 @@ def home_cities(markets: tuple[str, ...] | None) -> CityTable:
     currency_of = dict(zip(countries()["code"], countries()["currency"], strict=True))
     currency_names = CURRENCIES
     currency = np.array(
-        [currency_names.index(c) if c in currency_names else 0 for c in (currency_of.get(k) for k in cities["country"])],
+        [
+            currency_names.index(c) if c in currency_names else 0
+            for c in (currency_of.get(k) for k in cities["country"])
+        ],
         dtype=np.int16,
     )
     zones, zone_code = np.unique(cities["timezone"].to_numpy().astype(str), return_inverse=True)

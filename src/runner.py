@@ -60,7 +60,9 @@ def paced(batches: Iterator[EventTables], rate: float | None) -> Iterator[EventT
             sent += len(part)
 
 
-def encoded(generator: EventGenerator, batches: Iterator[EventTables], ahead: int = ENCODE_AHEAD) -> Iterator[EncodedBatch]:
+def encoded(
+    generator: EventGenerator, batches: Iterator[EventTables], ahead: int = ENCODE_AHEAD
+) -> Iterator[EncodedBatch]:
     """Encode batches on worker threads while the next ones are generated; yield them in order."""
     if ahead == 0:
         for tables in batches:

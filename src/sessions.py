@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from .config import PLATFORMS, PRODUCTS, Settings
+from .config import PRODUCTS, Settings
 from .population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY, Population, draw_platform_device, pick
 from .reference import CHANNELS, CURRENCY_RATE, PROVIDERS, QUERY_TEMPLATES, destinations, template_flags
 from .tables import EventTables
@@ -94,7 +94,9 @@ class Catalogue:
 
 def build_catalogue() -> Catalogue:
     """Flatten the reference tables into arrays the simulation can index."""
-    templates, template_product, ranges = [], [], []
+    templates: list[str] = []
+    template_product: list[int] = []
+    ranges: list[tuple[int, int]] = []
     for p, product in enumerate(PRODUCTS):
         ranges.append((len(templates), len(templates) + len(QUERY_TEMPLATES[product])))
         templates.extend(QUERY_TEMPLATES[product])
@@ -198,8 +200,8 @@ class SessionModel:
         while kept < count:
             m = int((count - kept) * 2.6) + 16
             anonymous = rng.random(m) < pop.anonymous_rate
-            user = np.where(anonymous, -1, pick(pop.activity_cdf, rng.random(m)))
-            city = np.where(anonymous, pick(pop.city_cdf, rng.random(m)), pop.home_city[np.maximum(user, 0)])
+            user = np.where(anonymous, -1, pop.activity(rng.random(m)))
+            city = np.where(anonymous, pop.city(rng.random(m)), pop.home_city[np.maximum(user, 0)])
             t = t0 + (rng.random(m) * (t1 - t0)).astype(np.int64)
             keep = rng.random(m) < time_model.acceptance(t, pop.cities.timezone_code[city])
             starts.append(t[keep])
@@ -264,7 +266,9 @@ class SessionModel:
             rows = month == m
             dest[rows] = pick(cat.destination_cdf_by_month[m], u[rows])
         lead = rng.gamma(LEAD_SHAPE, LEAD_SCALE, n)
-        lead *= np.where(device == MOBILE, LEAD_MOBILE_FACTOR, 1.0) * np.where(product == PACKAGE, LEAD_PACKAGE_FACTOR, 1)
+        lead *= np.where(device == MOBILE, LEAD_MOBILE_FACTOR, 1.0) * np.where(
+            product == PACKAGE, LEAD_PACKAGE_FACTOR, 1
+        )
         start_day = start // MS_PER_DAY + np.round(lead).astype(np.int64)
         nights = np.clip(np.round(_lognormal(rng, NIGHTS_MEDIAN, NIGHTS_SIGMA, n)), 1, 30).astype(np.int64)
         travelers = (pick(np.cumsum(TRAVELERS), rng.random(n)) + 1).astype(np.int64)
@@ -438,5 +442,4 @@ class SessionModel:
                 "provider": provider[vi],
             }
         )
-        assert len(PLATFORMS) == 3
         return EventTables(search, click, conversion)

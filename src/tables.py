@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
@@ -38,7 +39,9 @@ class EventTables:
 
     def concat(self, other: EventTables) -> EventTables:
         """Rows of ``self`` followed by rows of ``other``."""
-        return EventTables(*(pl.concat([mine, theirs]) for (_, mine), (_, theirs) in zip(self.items(), other.items())))
+        return EventTables(
+            *(pl.concat([mine, theirs]) for (_, mine), (_, theirs) in zip(self.items(), other.items(), strict=True))
+        )
 
     def sort(self) -> EventTables:
         """Each table in time order; rows with equal times keep their order."""
@@ -65,8 +68,8 @@ class EventTables:
         kinds = np.repeat(np.arange(3), [table.height for _, table in self.items()])
         order = np.lexsort((kinds, stamps))[:n]
         kept = np.bincount(kinds[order], minlength=3)
-        head = EventTables(*(table.slice(0, int(k)) for (_, table), k in zip(self.items(), kept)))
-        tail = EventTables(*(table.slice(int(k)) for (_, table), k in zip(self.items(), kept)))
+        head = EventTables(*(table.slice(0, int(k)) for (_, table), k in zip(self.items(), kept, strict=True)))
+        tail = EventTables(*(table.slice(int(k)) for (_, table), k in zip(self.items(), kept, strict=True)))
         return head, tail
 
     def head(self, n: int) -> EventTables:
@@ -78,16 +81,22 @@ class EventTables:
 class EncodedBatch:
     """One batch ready to publish: JSON lines per event type, their counts and their times."""
 
-    lines: dict[str, bytes]
+    lines: dict[str, memoryview]  # newline-terminated JSON lines, back to back
+    offsets: dict[str, np.ndarray]  # n + 1 offsets into lines: line i is lines[offsets[i]:offsets[i + 1]]
     counts: dict[str, int]
-    stamps: dict[str, np.ndarray]
+    stamps: dict[str, np.ndarray]  # epoch milliseconds of each line
 
     def __len__(self) -> int:
         return sum(self.counts.values())
 
+    def line_list(self, event_type: str) -> list[bytes]:
+        """The lines of one type as separate bytes (with their newline)."""
+        data, offsets = self.lines[event_type], self.offsets[event_type].tolist()
+        return [bytes(data[a:b]) for a, b in pairwise(offsets)]
+
     def interleaved(self) -> bytes:
         """All lines in time order over the three types (ties: search, click, conversion)."""
-        lines = [line for event_type in EVENT_TYPES for line in self.lines[event_type].splitlines(keepends=True)]
+        lines = [line for event_type in EVENT_TYPES for line in self.line_list(event_type)]
         stamps = np.concatenate([self.stamps[event_type] for event_type in EVENT_TYPES])
         kinds = np.repeat(np.arange(len(EVENT_TYPES)), [self.counts[t] for t in EVENT_TYPES])
         return b"".join(lines[i] for i in np.lexsort((kinds, stamps)))

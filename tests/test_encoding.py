@@ -1,0 +1,42 @@
+"""Text made from codes: UUIDs, timestamps, escaping."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+
+from src.encoding import _json, _timestamp_chars, uuid_series
+
+
+def test_uuids_are_version_4_and_follow_their_words() -> None:
+    """The same words give the same UUID; the text parses as a version-4, RFC 4122 UUID."""
+    rng = np.random.default_rng(1)
+    hi = pl.Series(rng.integers(0, 2**63, 1000, dtype=np.int64).astype(np.uint64) * np.uint64(2))
+    lo = pl.Series(rng.integers(0, 2**63, 1000, dtype=np.int64).astype(np.uint64))
+    text = uuid_series("id", hi, lo).to_list()
+    assert text == uuid_series("id", hi, lo).to_list()
+    for value, h in zip(text, hi.to_list(), strict=True):
+        parsed = uuid.UUID(value)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert value[:8] == f"{h:016x}"[:8]
+    assert len(set(text)) == 1000
+
+
+def test_timestamps_match_python_formatting() -> None:
+    """Vectorised ISO 8601 text equals datetime's own, to the millisecond, across days and years."""
+    rng = np.random.default_rng(2)
+    ms = rng.integers(0, 4_102_444_800_000, 5000)  # 1970 to 2100
+    text = np.ascontiguousarray(_timestamp_chars(pl.Series(ms))).view("S24").ravel().astype(str)
+    for value, stamp in zip(text, ms, strict=True):
+        expected = datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp % 1000:03d}Z"
+        assert value == expected
+
+
+def test_text_is_escaped_for_json() -> None:
+    """Quotes, backslashes and non-ASCII names survive a round trip through the JSON text."""
+    for name in ['Kaʻu "Big" Island', "C:\\path", "Zürich", "tab\there"]:
+        assert json.loads(_json(name)) == name

@@ -1,0 +1,110 @@
+"""The engine: exact counts, time order, the prefix cut, seeds, bounded batches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from src.config import load_settings
+from src.generator import BATCH_EVENTS, EventGenerator
+from src.population import Sampler, pick
+from src.tables import EventTables
+from src.timing import CELL_MS, MS_PER_HOUR, TimeModel, hour_of_week
+
+END = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _run(count: int, seed: int = 1, start: datetime | None = None, end: datetime = END, **overrides) -> EventTables:
+    settings = load_settings({"seed": seed, "event_count": count, **overrides})
+    generator = EventGenerator(settings, seed)
+    batches = list(generator.batch(count, start or end - timedelta(days=7), end))
+    tables = batches[0]
+    for batch in batches[1:]:
+        tables = tables.concat(batch)
+    return tables
+
+
+def _dangling(tables: EventTables) -> int:
+    searches = set(zip(tables.search["id_hi"], tables.search["id_lo"], strict=True))
+    clicks = set(zip(tables.click["id_hi"], tables.click["id_lo"], strict=True))
+    bad = sum((h, lo) not in searches for h, lo in zip(tables.click["search_hi"], tables.click["search_lo"], strict=True))
+    return bad + sum(
+        (h, lo) not in clicks for h, lo in zip(tables.conversion["click_hi"], tables.conversion["click_lo"], strict=True)
+    )
+
+
+@pytest.mark.parametrize("count", [1, 2, 37, 1000, 12_345])
+def test_exact_count_and_no_dangling_reference(count: int) -> None:
+    """Any count is met exactly, and the cut never keeps an event whose search or click was cut."""
+    tables = _run(count, seed=count)
+    assert len(tables) == count
+    assert _dangling(tables) == 0
+
+
+def test_count_across_many_slices_and_a_short_window() -> None:
+    """Counts that need several slices, or a window of one hour, are still exact and ordered."""
+    tables = _run(2 * BATCH_EVENTS + 7, start=END - timedelta(hours=1))
+    assert len(tables) == 2 * BATCH_EVENTS + 7
+    for _, table in tables.items():
+        stamps = table["ts"].to_numpy()
+        assert (np.diff(stamps) >= 0).all()
+        assert stamps.min() >= int((END - timedelta(hours=1)).timestamp() * 1000)
+        assert stamps.max() < int(END.timestamp() * 1000)
+    assert _dangling(tables) == 0
+
+
+def test_batches_stay_bounded_whatever_the_count() -> None:
+    """Memory does not grow with --count: batches hold about BATCH_EVENTS events each."""
+    settings = load_settings({"seed": 3})
+    sizes = [len(b) for b in EventGenerator(settings, 3).batch(2_000_000, END - timedelta(days=7), END)]
+    assert sum(sizes) == 2_000_000
+    assert max(sizes) < 2 * BATCH_EVENTS
+    assert len(sizes) >= 2_000_000 // (2 * BATCH_EVENTS)
+
+
+def test_same_seed_same_events_different_seed_different_events() -> None:
+    """Generation is a function of the seed and the settings only."""
+    a, b, c = _run(5000, seed=11), _run(5000, seed=11), _run(5000, seed=12)
+    for (_, x), (_, y), (_, z) in zip(a.items(), b.items(), c.items(), strict=True):
+        assert x.equals(y)
+        assert not x.equals(z)
+
+
+def test_user_pool_does_not_depend_on_the_count() -> None:
+    """The same seed gives the same users (home city, platform, device) for any run length."""
+    small = EventGenerator(load_settings({"seed": 5, "event_count": 10}), 5).population
+    large = EventGenerator(load_settings({"seed": 5, "event_count": 10_000_000}), 5).population
+    assert np.array_equal(small.home_city, large.home_city)
+    assert np.array_equal(small.device, large.device)
+
+
+def test_sampler_agrees_with_a_binary_search() -> None:
+    """The guide-table sampler returns exactly what a search of the CDF returns."""
+    rng = np.random.default_rng(4)
+    weights = rng.pareto(1.0, 5000) + 1e-9
+    sampler = Sampler(weights)
+    u = rng.random(200_000)
+    assert np.array_equal(sampler(u), pick(sampler.cdf, u))
+
+
+class TestTimeModel:
+    def test_intensity_of_one_zone_is_the_weekly_rhythm(self) -> None:
+        """With all traffic in UTC, the intensity of each hour is that hour's rhythm."""
+        start = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)  # a Monday
+        model = TimeModel(start, start + 7 * 24 * MS_PER_HOUR, ("UTC",), np.array([1.0]))
+        hourly = model.intensity.reshape(168, MS_PER_HOUR // CELL_MS).mean(axis=1)
+        cells = start + MS_PER_HOUR * np.arange(168)
+        assert hour_of_week(cells)[0] == 0
+        assert np.allclose(model.mass(start, start + 7 * 24 * MS_PER_HOUR) / (7 * 24 * MS_PER_HOUR), 1.0)
+        assert hourly.argmax() in range(18, 22)  # Monday evening
+        assert hourly.argmin() % 24 in range(0, 7)  # a night
+
+    def test_offsets_follow_daylight_saving(self) -> None:
+        """New York is UTC-5 in January and UTC-4 in July."""
+        start = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
+        model = TimeModel(start, start + 240 * 24 * MS_PER_HOUR, ("America/New_York",), np.array([1.0]))
+        july = int(datetime(2026, 7, 1, 12, tzinfo=UTC).timestamp() * 1000)
+        offsets = model.offset_ms(np.array([start + 12 * MS_PER_HOUR, july]), np.array([0, 0]))
+        assert list(offsets) == [-5 * MS_PER_HOUR, -4 * MS_PER_HOUR]
