@@ -13,7 +13,7 @@ import os
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -110,9 +110,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid", env_ignore_empty=True, validate_default=True)
 
     # The seed's eight variables, with its defaults.
-    redis_host: str = Field("localhost", min_length=1, description="Redis host for streaming output.")
+    redis_host: str = Field(
+        "localhost",
+        min_length=1,
+        json_schema_extra={"allowed": "host name or address"},
+        description="Redis host for streaming output.",
+    )
     redis_port: int = Field(6379, ge=1, le=65535, description="Redis port.")
-    output_dir: Path = Field(Path("/data/raw"), description="Directory for the JSONL output files.")
+    output_dir: Path = Field(
+        Path("/data/raw"),
+        json_schema_extra={"allowed": "writable directory"},
+        description="Directory for the JSONL output files.",
+    )
     events_per_second: float = Field(10.0, gt=0, le=1_000_000, description="Rate of continuous mode, events/s.")
     click_through_rate: float = Field(0.30, ge=0, le=1, description="Clicks divided by searches.")
     conversion_rate: float = Field(0.10, ge=0, le=1, description="Conversions divided by clicks.")
@@ -127,8 +136,16 @@ class Settings(BaseSettings):
     event_count: int = Field(10_000, ge=1, le=10_000_000_000, description="Events in a batch run, over all types.")
     batch_rate: float | None = Field(None, gt=0, le=10_000_000, description="Pace a batch run at this many events/s.")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="Seed for a reproducible run; random if unset.")
-    window_start: datetime | None = Field(None, description="Start of the batch time window (ISO 8601, UTC).")
-    window_end: datetime | None = Field(None, description="End of the batch time window; the current hour if unset.")
+    window_start: datetime | None = Field(
+        None,
+        json_schema_extra={"allowed": "ISO 8601 date or time"},
+        description="Start of the batch time window (ISO 8601, UTC).",
+    )
+    window_end: datetime | None = Field(
+        None,
+        json_schema_extra={"allowed": "ISO 8601 date or time"},
+        description="End of the batch time window; the current hour if unset.",
+    )
     window_days: float = Field(7.0, gt=0, le=3660, description="Length of the window when start is not given.")
     overwrite: bool = Field(False, description="Start the output files afresh instead of appending.")
     quiet: bool = Field(False, description="Print nothing but errors.")
@@ -138,13 +155,25 @@ class Settings(BaseSettings):
     zero_result_rate: float = Field(0.05, ge=0, le=1, description="Share of searches that find nothing.")
     searches_per_session: float = Field(2.5, ge=1, le=20, description="Mean searches in a session.")
     click_position_decay: float = Field(1.06, ge=0, le=5, description="Exponent a of examination 1/rank^a.")
-    markets: str = Field("US,CA,GB,IE,AU,NZ", description="Country codes users live in, or ALL.")
-    platform_shares: str = Field("web=0.55,ios=0.25,android=0.20", description="Share of users per platform.")
+    markets: str = Field(
+        "US,CA,GB,IE,AU,NZ",
+        json_schema_extra={"allowed": "ISO country codes, or ALL"},
+        description="Country codes users live in, or ALL.",
+    )
+    platform_shares: str = Field(
+        "web=0.55,ios=0.25,android=0.20",
+        json_schema_extra={"allowed": "shares for web, ios, android"},
+        description="Share of users per platform.",
+    )
     product_shares: str = Field(
-        "flight=0.40,hotel=0.40,car=0.08,package=0.12", description="Share of trips per product type."
+        "flight=0.40,hotel=0.40,car=0.08,package=0.12",
+        json_schema_extra={"allowed": "shares for flight, hotel, car, package"},
+        description="Share of trips per product type.",
     )
     commission_rates: str = Field(
-        "flight=0,hotel=0.15,car=0.04,package=0.10", description="Commission as a share of booking value."
+        "flight=0,hotel=0.15,car=0.04,package=0.10",
+        json_schema_extra={"allowed": "a rate 0 to 1 for each product"},
+        description="Commission as a share of booking value.",
     )
 
     @field_validator("mode", mode="before")
@@ -287,6 +316,36 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         if isinstance(value, datetime):
             value = value.isoformat()
         raise SettingsError(f"{name}={value}: {message}") from None
+
+
+def _allowed(name: str) -> str:
+    """What a field accepts, in a few words, from its type and constraints."""
+    info = Settings.model_fields[name]
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and "allowed" in extra:
+        return str(extra["allowed"])
+    if info.annotation is bool:
+        return "true or false"
+    if get_origin(info.annotation) is Literal:
+        return ", ".join(get_args(info.annotation))
+    bounds = []
+    for item in info.metadata:
+        for attribute, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(item, attribute, None) is not None:
+                value = getattr(item, attribute)
+                bounds.append(f"{sign} {value:,}" if isinstance(value, int) else f"{sign} {value:g}")
+    kind = "whole number" if int in (info.annotation, *get_args(info.annotation)) else "number"
+    return f"{kind} {' and '.join(bounds)}" if bounds else kind
+
+
+def settings_table() -> str:
+    """The README's settings table: variable, default, allowed values, meaning; one row per setting."""
+    rows = ["| Variable | Flag | Default | Allowed | Meaning |", "|---|---|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = "unset" if info.default is None else str(info.default)
+        flag = f"`{FLAGS[name]}`" if name in FLAGS else ""
+        rows.append(f"| `{env_name(name)}` | {flag} | `{default}` | {_allowed(name)} | {info.description} |")
+    return "\n".join(rows) + "\n"
 
 
 def check_output_dir(path: Path, name: str = "OUTPUT_DIR") -> None:

@@ -41,6 +41,8 @@ TRAVELERS = np.array([0.42, 0.38, 0.08, 0.09, 0.02, 0.01])
 # Mean prices in US dollars and lognormal spreads: hotel night $155.62, sigma 0.65 (CoStar/STR
 # 2023; Antonio et al. 2019); airfare $469 round trip, $271 one way (BTS 2022); car $55-85 a day.
 HOTEL_NIGHT, HOTEL_SIGMA = 155.62, 0.65
+HOTEL_NIGHT_FLOOR = 35.0  # the cheapest room a travel site lists
+STAR_PRICE = np.array([1.0, 1.0, 1.0, 1.0, 1.4, 2.3])  # by star filter (0: none): 4 and 5 stars cost more
 AIRFARE_ROUND, AIRFARE_ONE_WAY, AIRFARE_SIGMA = 469.0, 271.0, 0.45
 CAR_DAY, CAR_SIGMA = 70.0, 0.30
 PACKAGE_HOTEL_MARKUP = 1.30  # the hotel part of a package is about 30 % dearer (Expedia Group)
@@ -325,7 +327,8 @@ class SessionModel:
         trav = travelers[ss]
         rooms = (trav + 1) // 2
         nights_s = nights[ss]
-        hotel = _mean_lognormal(rng, HOTEL_NIGHT * price_index, HOTEL_SIGMA, total) * nights_s * rooms
+        night = _mean_lognormal(rng, HOTEL_NIGHT * price_index, HOTEL_SIGMA, total) * STAR_PRICE[star_filter]
+        hotel = np.maximum(night, HOTEL_NIGHT_FLOOR) * nights_s * rooms
         fare = np.where(one_way, AIRFARE_ONE_WAY, AIRFARE_ROUND)
         flight = _mean_lognormal(rng, fare, AIRFARE_SIGMA, total) * trav
         car = _mean_lognormal(rng, CAR_DAY, CAR_SIGMA, total) * nights_s

@@ -29,9 +29,12 @@ def _run(count: int, seed: int = 1, start: datetime | None = None, end: datetime
 def _dangling(tables: EventTables) -> int:
     searches = set(zip(tables.search["id_hi"], tables.search["id_lo"], strict=True))
     clicks = set(zip(tables.click["id_hi"], tables.click["id_lo"], strict=True))
-    bad = sum((h, lo) not in searches for h, lo in zip(tables.click["search_hi"], tables.click["search_lo"], strict=True))
+    bad = sum(
+        (h, lo) not in searches for h, lo in zip(tables.click["search_hi"], tables.click["search_lo"], strict=True)
+    )
     return bad + sum(
-        (h, lo) not in clicks for h, lo in zip(tables.conversion["click_hi"], tables.conversion["click_lo"], strict=True)
+        (h, lo) not in clicks
+        for h, lo in zip(tables.conversion["click_hi"], tables.conversion["click_lo"], strict=True)
     )
 
 

@@ -25,7 +25,9 @@ def _sessions(sample: Sample) -> pl.DataFrame:
     counts = [
         getattr(sample, t).group_by("session_id").agg(pl.len().alias(t)) for t in ("search", "click", "conversion")
     ]
-    return counts[0].join(counts[1], on="session_id", how="left").join(counts[2], on="session_id", how="left").fill_null(0)
+    return (
+        counts[0].join(counts[1], on="session_id", how="left").join(counts[2], on="session_id", how="left").fill_null(0)
+    )
 
 
 class TestFunnel:
@@ -190,8 +192,10 @@ class TestSessions:
 
     def test_logged_in_users_keep_their_home_city(self, million: Sample) -> None:
         """A user's sessions all come from one city."""
-        cities = million.search.drop_nulls("user_id").group_by("user_id").agg(
-            pl.col("geo").struct.field("city").n_unique().alias("n")
+        cities = (
+            million.search.drop_nulls("user_id")
+            .group_by("user_id")
+            .agg(pl.col("geo").struct.field("city").n_unique().alias("n"))
         )
         assert cities["n"].max() == 1
 
@@ -225,7 +229,9 @@ class TestGeography:
         """
         cities = all_cities().filter(pl.col("country").is_in(["US", "CA", "GB", "IE", "AU", "NZ"]))
         population = cities.select(
-            pl.col("country"), pl.col("name").alias("city"), (pl.col("population") / pl.col("population").sum()).alias("p")
+            pl.col("country"),
+            pl.col("name").alias("city"),
+            (pl.col("population") / pl.col("population").sum()).alias("p"),
         )
         sessions = million.search.filter(pl.col("user_id").is_null()).unique("session_id")
         sessions = sessions.select(pl.col("geo").struct.field("country"), pl.col("geo").struct.field("city"))
