@@ -10,12 +10,13 @@ names the flag or variable, the value given and what is allowed.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -41,6 +42,7 @@ FLAGS = {
     "window_start": "--start",
     "window_end": "--end",
     "window_days": "--days",
+    "duration": "--duration",
     "overwrite": "--overwrite",
     "quiet": "--quiet",
 }
@@ -128,6 +130,30 @@ class Settings(BaseSettings):
     user_pool_size: int = Field(10_000, ge=1, le=10_000_000, description="Number of simulated logged-in users.")
     anonymous_rate: float = Field(0.40, ge=0, le=1, description="Fraction of sessions with no user.")
 
+    # Redis, beside the seed's host and port.
+    redis_url: str | None = Field(
+        None,
+        json_schema_extra={"allowed": "redis:// or rediss:// URL"},
+        description="Overrides host, port, password and database (rediss:// for TLS).",
+    )
+    redis_password: SecretStr | None = Field(
+        None, json_schema_extra={"allowed": "any; never printed"}, description="Redis password."
+    )
+    redis_db: int = Field(0, ge=0, le=1023, description="Redis database number.")
+    stream_prefix: str = Field(
+        "searchflow:events",
+        min_length=1,
+        json_schema_extra={"allowed": "text"},
+        description="Streams are <prefix>:<event type>.",
+    )
+    stream_maxlen: int = Field(100_000, ge=0, description="Approximate length cap per stream (MAXLEN ~); 0 for none.")
+    redis_buffer_events: int = Field(
+        200_000, ge=1000, description="Events held while Redis is away; generation pauses when full."
+    )
+    redis_retry_seconds: float = Field(
+        300.0, gt=0, description="How long to retry a lost Redis before failing the run."
+    )
+
     # Run shape.
     mode: Literal["batch", "continuous"] = Field("batch", description="batch (aliases once, burst) or continuous.")
     output: Literal["file", "redis", "stdout", "both"] = Field(
@@ -147,6 +173,7 @@ class Settings(BaseSettings):
         description="End of the batch time window; the current hour if unset.",
     )
     window_days: float = Field(7.0, gt=0, le=3660, description="Length of the window when start is not given.")
+    duration: float | None = Field(None, gt=0, description="Seconds a continuous run lasts; until stopped if unset.")
     overwrite: bool = Field(False, description="Start the output files afresh instead of appending.")
     quiet: bool = Field(False, description="Print nothing but errors.")
 
@@ -175,6 +202,13 @@ class Settings(BaseSettings):
         json_schema_extra={"allowed": "a rate 0 to 1 for each product"},
         description="Commission as a share of booking value.",
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a URL starting with redis://, rediss:// or unix://")
+        return value
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -315,7 +349,17 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             name, value = env_name(field), os.environ.get(env_name(field), "")
         if isinstance(value, datetime):
             value = value.isoformat()
+        if field in SECRETS:
+            value = mask_password(str(value)) if field == "redis_url" else "***"
         raise SettingsError(f"{name}={value}: {message}") from None
+
+
+SECRETS = {"redis_url", "redis_password"}
+
+
+def mask_password(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages."""
+    return re.sub(r"(//[^:@/]*):[^@/]*@", r"\1:***@", url)
 
 
 def _allowed(name: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -26,10 +27,11 @@ from .config import Settings
 from .encoding import Encoder
 from .population import Population, build_population
 from .sessions import SessionModel
-from .tables import EventTables
+from .tables import EventTables, Schedule
 from .timing import TimeModel, to_ms
 
 BATCH_EVENTS = 100_000  # events per slice: large enough to vectorise, small enough to bound memory
+LIVE_SLICE_MS = 100  # live traffic is generated and written a tenth of a second at a time
 
 
 def new_seed() -> int:
@@ -52,15 +54,25 @@ class EventGenerator:
         self.model = SessionModel(settings, self.population)
         self.encoder = Encoder(self.model.catalogue, self.population.cities)
         self._seen = np.zeros(self.population.size, dtype=bool)
+        self.schedule = Schedule()  # events still to come in live mode
+        self._live_due = 0
 
     def time_model(self, start: datetime, end: datetime) -> TimeModel:
         """The traffic intensity over [start, end) for this run's population."""
         pop = self.population
         return TimeModel(to_ms(start), to_ms(end), pop.cities.timezone_names, pop.zone_weights())
 
-    def _sessions(self, rng: np.random.Generator, count: int, t0: int, t1: int, clock: TimeModel) -> EventTables:
+    def _sessions(
+        self,
+        rng: np.random.Generator,
+        count: int,
+        t0: int,
+        t1: int,
+        clock: TimeModel | None,
+        finish_by: int | None = None,
+    ) -> EventTables:
         start, user, city = self.model.draw_starts(rng, count, t0, t1, clock)
-        return self.model.simulate(rng, start, user, city, self._seen)
+        return self.model.simulate(rng, start, user, city, self._seen, finish_by=finish_by)
 
     def batch(self, count: int, start: datetime, end: datetime) -> Iterator[EventTables]:
         """Yield exactly ``count`` events over [start, end), in time order, a slice at a time."""
@@ -88,13 +100,12 @@ class EventGenerator:
             while sessions > 0:
                 new, _ = self._sessions(_rng(self.seed, 1, i, rounds), sessions, t0, t1, clock).sort().split_at(end_ms)
                 generated += len(new)
-                pending = new if pending is None else pending.concat(new)
+                pending = new if pending is None else pending.merge(new)
                 rounds += 1
                 # The last slice tops up until the window holds enough events.
                 sessions = math.ceil((count - generated) / per_session) + 1 if last and generated < count else 0
             if pending is None:
                 continue
-            pending = pending.sort()
             ready, pending = (pending, None) if last else pending.split_at(t1)
             ready, _ = ready.first(count - emitted)
             emitted += len(ready)
@@ -102,3 +113,53 @@ class EventGenerator:
                 yield ready
             if emitted >= count:
                 return
+
+    def live(self, rate: float, start_ms: int, end_ms: int | None = None) -> Iterator[EventTables]:
+        """Yield live traffic from ``start_ms`` in slices of LIVE_SLICE_MS, each slice's events in time order.
+
+        Many sessions are in flight at once. Before each slice, new sessions are started so
+        that the events due by its end match ``rate`` per second since ``start_ms``: the
+        achieved rate follows the target closely, not only on average. With ``end_ms``, no
+        session runs past it and no more sessions start than the remaining events allow,
+        so the run holds whole sessions. The caller decides when to ask for the next slice
+        (the iterator never sleeps); it ends at ``end_ms``, or never.
+        """
+        per_session = self.model.expected_events_per_session()
+        empty = self._empty()
+        schedule = Schedule()
+        generated = emitted = 0
+        index = 0
+        while end_ms is None or start_ms + index * LIVE_SLICE_MS < end_ms:
+            t0 = start_ms + index * LIVE_SLICE_MS
+            t1 = t0 + LIVE_SLICE_MS if end_ms is None else min(t0 + LIVE_SLICE_MS, end_ms)
+            due = emitted + schedule.count_before(t1)
+            wanted = rate * (t1 - start_ms) / 1000 - due
+            if end_ms is not None:
+                wanted = min(wanted, (rate * (end_ms - start_ms) / 1000 - generated) / per_session)
+            sessions = int(wanted) if wanted >= 1 else 0
+            if sessions:
+                new = self._sessions(_rng(self.seed, 2, index), sessions, t0, t1, None, finish_by=end_ms).sort()
+                if end_ms is not None:
+                    new, _ = new.split_at(end_ms)
+                generated += len(new)
+                schedule.add(new)
+            ready = schedule.pop_before(t1, empty)
+            emitted += len(ready)
+            self.schedule = schedule
+            self._live_due = t1
+            index += 1
+            yield ready
+
+    def in_flight(self) -> int:
+        """Sessions of live traffic with events still to come."""
+        return self.schedule.sessions()
+
+    def lag_ms(self) -> int:
+        """How far the wall clock is past the end of the last live slice handed out, in ms."""
+        return max(0, int(time.time() * 1000) - self._live_due) if self._live_due else 0
+
+    def _empty(self) -> EventTables:
+        """Event tables with no rows and the right columns."""
+        rng = _rng(self.seed, 3)
+        start, user, city = self.model.draw_starts(rng, 1, 0, 1, None)
+        return self.model.simulate(rng, start, user, city, np.zeros_like(self._seen)).head(0)

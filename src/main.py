@@ -11,17 +11,16 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 
-from .config import Settings, SettingsError, check_output_dir, load_settings
+from .config import Settings, SettingsError, check_output_dir, load_settings, mask_password
 from .generator import EventGenerator, new_seed
 from .progress import Progress, thousands
-from .publishers import FilePublisher, Publisher, StreamPublisher
-from .runner import RunResult, events_per_second, run_batch
+from .publishers import FilePublisher, Publisher, RedisPublisher, RedisUnavailable, StreamPublisher, redis_client
+from .runner import RunResult, events_per_second, run_batch, run_live
 
 EXAMPLES = """
 \b
@@ -32,6 +31,8 @@ Examples:
   python -m src.main --start 2026-01-01 --end 2026-02-01 --count 2000000
   python -m src.main --output stdout --count 100 | head -3
   OUTPUT_DIR=./data CLICK_THROUGH_RATE=0.25 python -m src.main --count 10000
+  python -m src.main --mode continuous --output redis   # live, at EVENTS_PER_SECOND, until Ctrl-C
+  python -m src.main --mode continuous --rate 2000 --duration 60 --output both
 \b
 Every setting can also be given as an environment variable (see README);
 a flag wins over the environment, which wins over the default.
@@ -53,64 +54,133 @@ def _say(settings: Settings, message: str) -> None:
         click.echo(message, err=True)
 
 
-def _summary(settings: Settings, result: RunResult, window: str, files: dict[str, Path] | None) -> str:
+def _summary(result: RunResult, where: str, outputs: list[str], redis: RedisPublisher | None) -> str:
     counts = ", ".join(f"{thousands(n)} {t}" for t, n in result.counts.items())
     lines = [
-        f"{'stopped after' if result.interrupted else 'wrote'} {thousands(result.total)} events ({counts}) "
+        f"{'stopped after writing' if result.interrupted else 'wrote'} {thousands(result.total)} events ({counts}) "
         f"in {result.elapsed:.2f} s, {thousands(events_per_second(result))} events/s",
-        f"seed {result.seed} (repeat with --seed {result.seed}); window {window}",
+        f"seed {result.seed} (repeat with --seed {result.seed}); {where}",
+        *outputs,
     ]
-    if files:
-        lines.append("files: " + ", ".join(str(p) for p in files.values()))
+    if redis is not None and redis.reconnects:
+        lines.append(f"redis: reconnected {redis.reconnects} time(s); every event delivered once")
     return "\n".join(lines)
+
+
+def _redis(settings: Settings) -> RedisPublisher:
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    client, where = redis_client(
+        settings.redis_url, settings.redis_host, settings.redis_port, password, settings.redis_db
+    )
+    try:
+        return RedisPublisher(
+            client,
+            where,
+            prefix=settings.stream_prefix,
+            maxlen=settings.stream_maxlen,
+            buffer_events=settings.redis_buffer_events,
+            give_up_after=settings.redis_retry_seconds,
+        )
+    except RedisUnavailable as exc:
+        name = (
+            f"REDIS_URL={mask_password(settings.redis_url)}" if settings.redis_url else f"REDIS_HOST:REDIS_PORT={where}"
+        )
+        raise SettingsError(f"{name}: {exc}; start Redis or point REDIS_HOST/REDIS_PORT at it") from None
+
+
+def _status(settings: Settings, generator: EventGenerator, progress: Progress, redis: RedisPublisher | None) -> str:
+    """Extra figures for the status line of a live run."""
+    parts = []
+    if settings.mode == "continuous":
+        achieved = progress.written / max(progress.elapsed, 1e-9)
+        parts += [
+            f"target {thousands(settings.events_per_second)}/s",
+            f"achieved {thousands(achieved)}/s",
+            f"{thousands(generator.in_flight())} sessions in flight",
+            f"lag {generator.lag_ms():,} ms",
+        ]
+    if redis is not None:
+        state = "retrying" if redis.retrying else "ok"
+        parts.append(f"redis {state}, {redis.reconnects} reconnects, {thousands(redis.buffered)} buffered")
+    return ", ".join(parts)
 
 
 def _generate(flags: dict[str, Any]) -> int:
     settings = load_settings(flags)
-    if settings.mode != "batch":
-        raise SettingsError(f"--mode={settings.mode}: continuous mode is not available yet; use batch")
-    if settings.output in ("redis", "both"):
-        raise SettingsError(f"--output={settings.output}: Redis output is not available yet; use file or stdout")
-    if settings.output in ("file", "both"):
+    writes_files = settings.output in ("file", "both")
+    if writes_files:
         check_output_dir(settings.output_dir, "--output-dir" if flags.get("output_dir") else "OUTPUT_DIR")
+    redis = _redis(settings) if settings.output in ("redis", "both") else None
     seed = settings.seed if settings.seed is not None else new_seed()
-    start, end = settings.window()
-    window = f"{start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}"
-    _say(settings, f"generating {thousands(settings.event_count)} events, seed {seed}, window {window}")
+    live = settings.mode == "continuous"
+    if live:
+        length = f"for {settings.duration:g} s" if settings.duration else "until stopped (Ctrl-C)"
+        where = f"continuous at {thousands(settings.events_per_second)} events/s {length}"
+    else:
+        start, end = settings.window()
+        where = f"window {start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}"
+    what = "" if live else f"{thousands(settings.event_count)} events, "
+    _say(settings, f"generating {what}seed {seed}, {where}")
 
     generator = EventGenerator(settings, seed)
     publishers: list[Publisher] = []
-    files = None
-    if settings.output in ("file", "both"):
+    outputs: list[str] = []
+    if writes_files:
         file_publisher = FilePublisher(settings.output_dir, overwrite=settings.overwrite)
         for event_type, removed in file_publisher.repaired.items():
-            _say(
-                settings, f"repaired {file_publisher.paths[event_type]}: removed a partial last line ({removed} bytes)"
-            )
+            path = file_publisher.paths[event_type]
+            _say(settings, f"repaired {path}: removed a partial last line ({removed} bytes)")
         publishers.append(file_publisher)
-        files = file_publisher.paths
+        outputs.append("files: " + ", ".join(str(p) for p in file_publisher.paths.values()))
+    if redis is not None:
+        publishers.append(redis)
+        outputs.append(f"redis: {redis.where} streams {', '.join(redis.streams)}")
     if settings.output == "stdout":
         publishers.append(StreamPublisher(sys.stdout.buffer))
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _Stop.handle)
-    progress = Progress(sys.stderr, settings.event_count, enabled=not settings.quiet)
+    total = None if live else settings.event_count
+    if live and settings.duration:
+        total = int(settings.events_per_second * settings.duration)
+    progress = Progress(sys.stderr, total, enabled=not settings.quiet)
+
+    def on_batch(counts: dict[str, int]) -> None:
+        progress.update(counts, lambda: _status(settings, generator, progress, redis))
+
     try:
-        result = run_batch(
-            generator,
-            publishers,
-            settings.event_count,
-            start,
-            end,
-            rate=settings.batch_rate,
-            should_stop=lambda: _Stop.requested,
-            on_batch=progress.update,
-        )
+        if live:
+            result = run_live(
+                generator,
+                publishers,
+                settings.events_per_second,
+                settings.duration,
+                should_stop=lambda: _Stop.requested,
+                on_batch=on_batch,
+            )
+        else:
+            result = run_batch(
+                generator,
+                publishers,
+                settings.event_count,
+                start,
+                end,
+                rate=settings.batch_rate,
+                should_stop=lambda: _Stop.requested,
+                on_batch=on_batch,
+            )
     finally:
         progress.close()
+        closing_error = None
         for publisher in publishers:
-            publisher.close()
-    _say(settings, _summary(settings, result, window, files))
+            try:
+                publisher.close()
+            except RedisUnavailable as exc:
+                closing_error = exc
+    if closing_error is not None:
+        click.echo(f"error: {closing_error}", err=True)
+        return 1
+    _say(settings, _summary(result, where, outputs, redis))
     return 0
 
 
@@ -143,6 +213,7 @@ def _generate(flags: dict[str, Any]) -> int:
 @click.option(
     "--days", "window_days", metavar="D", help="Length of the window when --start is not given. [WINDOW_DAYS, 7]"
 )
+@click.option("--duration", metavar="S", help="Seconds a continuous run lasts; until Ctrl-C if unset. [DURATION]")
 @click.option(
     "--overwrite", is_flag=True, default=None, help="Start the files afresh instead of appending. [OVERWRITE]"
 )

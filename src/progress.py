@@ -7,6 +7,7 @@ standard output stays free for events.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from tqdm import tqdm
@@ -14,6 +15,7 @@ from tqdm import tqdm
 from .models import EVENT_TYPES
 
 STATUS_INTERVAL = 5.0  # seconds between status lines when not on a terminal
+BAR_INTERVAL = 1.0  # seconds between refreshes of the figures beside the bar
 
 
 def thousands(n: float) -> str:
@@ -46,24 +48,27 @@ class Progress:
         """Seconds since the run started."""
         return time.monotonic() - self.started
 
-    def update(self, counts: dict[str, int], extra: str = "") -> None:
-        """Add a batch's counts; redraw the bar or print a status line when one is due."""
+    def update(self, counts: dict[str, int], extra: Callable[[], str] = lambda: "") -> None:
+        """Add a batch's counts; redraw the bar or print a status line (with ``extra()``) when one is due."""
         for event_type, n in counts.items():
             self.counts[event_type] += n
         if not self.enabled:
             return
+        now = time.monotonic()
+        due = now - self._last_status >= (BAR_INTERVAL if self._bar is not None else STATUS_INTERVAL)
         if self._bar is not None:
             self._bar.update(sum(counts.values()))
-            if extra:
-                self._bar.set_postfix_str(extra, refresh=False)
+            if due:
+                self._last_status = now
+                self._bar.set_postfix_str(extra(), refresh=False)
             return
-        now = time.monotonic()
-        if now - self._last_status >= STATUS_INTERVAL:
+        if due:
             self._last_status = now
             done = f"{thousands(self.written)}" + (f"/{thousands(self.total)}" if self.total else "")
             rate = self.written / max(self.elapsed, 1e-9)
-            line = f"progress: {done} events, {thousands(rate)} events/s"
-            print(line + (f", {extra}" if extra else ""), file=self.stream, flush=True)
+            details = extra()
+            line = f"status: {done} events, {thousands(rate)} events/s"
+            print(line + (f", {details}" if details else ""), file=self.stream, flush=True)
 
     def close(self) -> None:
         """Remove the bar."""

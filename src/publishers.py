@@ -7,8 +7,16 @@ has the same three methods, so the run loop does not care where events go.
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import chain, pairwise
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
+
+import numpy as np
 
 from .models import EVENT_TYPES, file_name
 from .tables import EncodedBatch
@@ -20,8 +28,11 @@ class Publisher(Protocol):
     def write(self, batch: EncodedBatch) -> None:
         """Write one batch."""
 
+    def push(self) -> None:
+        """Let readers see what was written soon (called after every slice of live traffic)."""
+
     def flush(self) -> None:
-        """Make everything written so far durable or visible."""
+        """Make everything written so far durable or visible; wait for it if need be."""
 
     def close(self) -> None:
         """Flush and release resources."""
@@ -74,8 +85,12 @@ class FilePublisher:
                 self._files[event_type].write(data)
                 self.written[event_type] += batch.counts[event_type]
 
+    def push(self) -> None:
+        """Hand buffered lines to the operating system, so readers see them."""
+        self.flush()
+
     def flush(self) -> None:
-        """Push buffered lines to the operating system."""
+        """Hand buffered lines to the operating system."""
         for handle in self._files.values():
             handle.flush()
 
@@ -99,6 +114,10 @@ class StreamPublisher:
         for event_type, count in batch.counts.items():
             self.written[event_type] += count
 
+    def push(self) -> None:
+        """Flush the stream, so a reader sees each slice of live traffic as it comes."""
+        self.flush()
+
     def flush(self) -> None:
         """Flush the stream."""
         self.stream.flush()
@@ -106,3 +125,229 @@ class StreamPublisher:
     def close(self) -> None:
         """Flush; the stream stays open for its owner."""
         self.flush()
+
+
+# One call adds a chunk of events to the three streams atomically: after a lost connection
+# the chunk is either wholly in Redis or not at all, which the publisher checks before resending.
+# ARGV: maxlen ('0' for unbounded), the number of lines per stream, then the lines.
+_XADD_CHUNK = """
+local maxlen = ARGV[1]
+local types = {'search', 'click', 'conversion'}
+local i = 5
+for k = 1, 3 do
+  for _ = 1, tonumber(ARGV[k + 1]) do
+    local line = ARGV[i]
+    local id = string.sub(line, 14, 49)
+    if maxlen == '0' then
+      redis.call('XADD', KEYS[k], '*', 'data', line, 'event_id', id, 'event_type', types[k])
+    else
+      redis.call('XADD', KEYS[k], 'MAXLEN', '~', maxlen, '*', 'data', line, 'event_id', id, 'event_type', types[k])
+    end
+    i = i + 1
+  end
+end
+return i - 5
+"""
+
+
+class RedisUnavailable(ConnectionError):
+    """Redis could not be reached at the start of a run; the message says where, never with a password."""
+
+
+@dataclass
+class _Chunk:
+    """Events for one atomic call: lines per stream, and the last event_id per stream to recognise it."""
+
+    lines: list[list[bytes]]
+    last_ids: list[bytes | None]
+
+    def __len__(self) -> int:
+        return sum(len(lines) for lines in self.lines)
+
+
+class RedisPublisher:
+    """Writes events into one Redis stream per event type, from a sender thread, losing and doubling none.
+
+    Entries carry the event's JSON line in ``data`` plus ``event_id`` and ``event_type``.
+    Events are sent in chunks, each added atomically by a Lua script. When Redis goes
+    away the sender retries with exponential backoff (capped), while ``write`` keeps
+    accepting batches into a bounded buffer; when the buffer is full ``write`` waits,
+    which pauses generation. After reconnecting, the sender reads the last entry of each
+    stream to learn whether the chunk in flight was applied, so it is never sent twice.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        where: str,
+        prefix: str = "searchflow:events",
+        maxlen: int = 100_000,
+        buffer_events: int = 200_000,
+        chunk_events: int = 5_000,
+        give_up_after: float = 300.0,
+    ) -> None:
+        """Check the connection (RedisUnavailable if it fails) and start the sender thread."""
+        import redis
+
+        self._errors = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
+        self.client = client
+        self.where = where
+        self.streams = [f"{prefix}:{event_type}" for event_type in EVENT_TYPES]
+        self.maxlen = maxlen
+        self.buffer_events = buffer_events
+        self.chunk_events = chunk_events
+        self.give_up_after = give_up_after
+        try:
+            client.ping()
+        except self._errors as exc:
+            raise RedisUnavailable(f"cannot connect to Redis at {where} ({_reason(exc)})") from None
+        self._script = client.register_script(_XADD_CHUNK)
+        self.written = dict.fromkeys(EVENT_TYPES, 0)
+        self.reconnects = 0
+        self.retrying = False
+        self.failure: str | None = None
+        self._queue: deque[_Chunk] = deque()
+        self._queued = 0
+        self._in_doubt = False
+        self._closing = False
+        self._lock = threading.Condition()
+        self._thread = threading.Thread(target=self._send_loop, name="redis-sender", daemon=True)
+        self._thread.start()
+
+    @property
+    def buffered(self) -> int:
+        """Events accepted but not yet confirmed by Redis."""
+        return self._queued
+
+    def write(self, batch: EncodedBatch) -> None:
+        """Queue a batch (in time order, in chunks); wait while the buffer is full."""
+        for chunk in _chunks(batch, self.chunk_events):
+            with self._lock:
+                while self._queued >= self.buffer_events and self.failure is None:
+                    self._lock.wait(0.1)
+                self._raise_failure()
+                self._queue.append(chunk)
+                self._queued += len(chunk)
+                self._lock.notify_all()
+
+    def push(self) -> None:
+        """Nothing to do: the sender thread sends as soon as events are queued."""
+
+    def flush(self) -> None:
+        """Wait until Redis has every queued event (or the publisher gave up)."""
+        with self._lock:
+            while self._queue and self.failure is None:
+                self._lock.wait(0.1)
+            self._raise_failure()
+
+    def close(self) -> None:
+        """Deliver what is queued, then stop the sender."""
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                self._closing = True
+                self._lock.notify_all()
+            self._thread.join()
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise RedisUnavailable(self.failure)
+
+    def _send_loop(self) -> None:
+        delay, down_since = 0.05, 0.0
+        while True:
+            with self._lock:
+                while not self._queue and not self._closing:
+                    self._lock.wait(0.5)
+                if not self._queue:
+                    return
+                chunk = self._queue[0]
+            try:
+                if not (self._in_doubt and self._applied(chunk)):
+                    self._in_doubt = True  # until a reply says otherwise, the chunk may or may not be in Redis
+                    counts = [len(lines) for lines in chunk.lines]
+                    self._script(keys=self.streams, args=[self.maxlen, *counts, *chain.from_iterable(chunk.lines)])
+                self._in_doubt = False
+                self.retrying = False
+                delay = 0.05
+                with self._lock:
+                    self._queue.popleft()
+                    self._queued -= len(chunk)
+                    for event_type, lines in zip(EVENT_TYPES, chunk.lines, strict=True):
+                        self.written[event_type] += len(lines)
+                    self._lock.notify_all()
+            except self._errors as exc:
+                now = time.monotonic()
+                if not self.retrying:
+                    self.retrying, down_since = True, now
+                    self.reconnects += 1
+                if now - down_since > self.give_up_after:
+                    with self._lock:
+                        self.failure = (
+                            f"Redis at {self.where} unreachable for {self.give_up_after:.0f} s ({_reason(exc)}); "
+                            f"{self._queued:,} events were not delivered"
+                        )
+                        self._lock.notify_all()
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    def _applied(self, chunk: _Chunk) -> bool:
+        """Whether a chunk whose reply was lost is in Redis: the last entry of a stream is its last event."""
+        for stream, last_id in zip(self.streams, chunk.last_ids, strict=True):
+            if last_id is not None:
+                top = self.client.xrevrange(stream, count=1)
+                return bool(top) and top[0][1].get(b"event_id") == last_id
+        return True
+
+
+MAX_BACKOFF = 5.0  # seconds between reconnection attempts at most
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _chunks(batch: EncodedBatch, size: int) -> Iterator[_Chunk]:
+    """Split a batch into chunks of about ``size`` events in time order, each a run of lines per type."""
+    stamps = np.concatenate([batch.stamps[t] for t in EVENT_TYPES])
+    kinds = np.repeat(np.arange(len(EVENT_TYPES)), [batch.counts[t] for t in EVENT_TYPES])
+    order = kinds[np.lexsort((kinds, stamps))]
+    # Lines of each type used up to every position of the global order.
+    used = np.stack([np.cumsum(order == k) for k in range(len(EVENT_TYPES))], axis=1)
+    bounds = [np.zeros(len(EVENT_TYPES), dtype=np.int64)]
+    bounds += [used[i - 1] for i in range(size, len(order), size)] + [used[-1]] if len(order) else []
+    for low, high in pairwise(bounds):
+        lines, last_ids = [], []
+        for k, event_type in enumerate(EVENT_TYPES):
+            data, offsets = batch.lines[event_type], batch.offsets[event_type]
+            part = [bytes(data[offsets[i] : offsets[i + 1] - 1]) for i in range(int(low[k]), int(high[k]))]
+            lines.append(part)
+            last_ids.append(part[-1][13:49] if part else None)
+        yield _Chunk(lines, last_ids)
+
+
+def redis_client(url: str | None, host: str, port: int, password: str | None, db: int) -> tuple[Any, str]:
+    """A redis-py client for the settings, and a description of where it points that shows no password."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # No retries inside redis-py: a command resent after a lost reply could add a chunk twice.
+    # The publisher retries itself, after checking what Redis already has.
+    options: dict[str, Any] = {
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
+        "client_name": "searchflow-generator",
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if url:
+        client = redis.Redis.from_url(url, **options)
+        kwargs = client.connection_pool.connection_kwargs
+        where = f"{kwargs.get('host', host)}:{kwargs.get('port', port)}"
+    else:
+        client = redis.Redis(host=host, port=port, password=password, db=db, **options)
+        where = f"{host}:{port}"
+    return client, where

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import numpy as np
 
-from .generator import EventGenerator
+from .generator import LIVE_SLICE_MS, EventGenerator
 from .models import EVENT_TYPES
 from .publishers import Publisher
 from .tables import EncodedBatch, EventTables
@@ -110,6 +110,61 @@ def run_batch(
             publisher.flush()
         result.elapsed = time.monotonic() - began
     return result
+
+
+def run_live(
+    generator: EventGenerator,
+    publishers: Sequence[Publisher],
+    rate: float,
+    duration: float | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[dict[str, int]], None] = lambda counts: None,
+) -> RunResult:
+    """Stream live traffic at ``rate`` events/s to every publisher, for ``duration`` seconds or until stopped.
+
+    Each slice of events is written when its wall-clock time has come, so every event
+    carries the time it was emitted (to within a slice, 100 ms). On a stop request the
+    events already due are written, nothing later, and everything is flushed.
+    """
+    result = RunResult(seed=generator.seed)
+    began = time.monotonic()
+    start_ms = int(time.time() * 1000)
+    end_ms = start_ms + int(duration * 1000) if duration else None
+    try:
+        for index, tables in enumerate(generator.live(rate, start_ms, end_ms)):
+            due_ms = start_ms + (index + 1) * LIVE_SLICE_MS
+            if end_ms is not None:
+                due_ms = min(due_ms, end_ms)
+            stopped = _sleep_until(due_ms, should_stop)
+            if stopped:
+                tables, _ = tables.split_at(int(time.time() * 1000))
+            if len(tables):
+                batch = generator.encoder.encode_all(tables)
+                for publisher in publishers:
+                    publisher.write(batch)
+                    publisher.push()
+                for event_type, n in batch.counts.items():
+                    result.counts[event_type] += n
+            on_batch(tables.counts())
+            if stopped:
+                result.interrupted = True
+                break
+    finally:
+        for publisher in publishers:
+            publisher.flush()
+        result.elapsed = time.monotonic() - began
+    return result
+
+
+def _sleep_until(due_ms: int, should_stop: Callable[[], bool]) -> bool:
+    """Sleep until the wall clock reaches ``due_ms``; True if a stop was requested first."""
+    while True:
+        if should_stop():
+            return True
+        left = due_ms / 1000 - time.time()
+        if left <= 0:
+            return False
+        time.sleep(min(left, 0.05))
 
 
 def events_per_second(result: RunResult) -> float:

@@ -164,6 +164,26 @@ def _uint64(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.integers(0, np.iinfo(np.uint64).max, size=n, dtype=np.uint64, endpoint=True)
 
 
+def _squeeze(
+    rng: np.random.Generator, offset: np.ndarray, session: np.ndarray, first: np.ndarray, room: np.ndarray
+) -> np.ndarray:
+    """Shorten sessions whose last event is later than ``room`` ms after their start.
+
+    Such a session ends at a random point of its room (30 % to 100 %), its gaps scaled
+    alike, so sessions cut short by the end of a run do not all end at the same instant.
+    Events stay at least 1 ms apart, in order.
+    """
+    n = len(first)
+    span = np.maximum.reduceat(offset, first) if len(offset) else np.zeros(n, dtype=np.int64)
+    limit = np.maximum(room, 0) * rng.uniform(0.3, 1.0, n)
+    factor = np.where(span > limit, limit / np.maximum(span, 1), 1.0)
+    scaled = np.floor(offset * factor[session]).astype(np.int64)
+    position = _segment_positions(np.diff(np.append(first, len(offset))))
+    # Strictly increasing within each session: a running maximum of (offset - position), per session.
+    isolate = session.astype(np.int64) << 42
+    return np.maximum.accumulate(scaled - position + isolate) - isolate + position
+
+
 class SessionModel:
     """Draws sessions and their events for one run's settings and user pool."""
 
@@ -189,12 +209,13 @@ class SessionModel:
         return searches * (1 + ctr + ctr * cvr)
 
     def draw_starts(
-        self, rng: np.random.Generator, count: int, t0: int, t1: int, time_model: TimeModel
+        self, rng: np.random.Generator, count: int, t0: int, t1: int, time_model: TimeModel | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw ``count`` sessions in [t0, t1): start times (sorted), user (-1 anonymous) and home city.
 
         Candidates are drawn uniformly in time and thinned by the local rhythm of their
-        time zone, so the kept ones follow the rhythm exactly.
+        time zone, so the kept ones follow the rhythm exactly; without a time model (live
+        traffic at a fixed rate) every candidate is kept.
         """
         pop = self.population
         starts, users, cities = [], [], []
@@ -205,7 +226,10 @@ class SessionModel:
             user = np.where(anonymous, -1, pop.activity(rng.random(m)))
             city = np.where(anonymous, pop.city(rng.random(m)), pop.home_city[np.maximum(user, 0)])
             t = t0 + (rng.random(m) * (t1 - t0)).astype(np.int64)
-            keep = rng.random(m) < time_model.acceptance(t, pop.cities.timezone_code[city])
+            if time_model is None:
+                keep = np.ones(m, dtype=bool)
+            else:
+                keep = rng.random(m) < time_model.acceptance(t, pop.cities.timezone_code[city])
             starts.append(t[keep])
             users.append(user[keep])
             cities.append(city[keep])
@@ -221,11 +245,14 @@ class SessionModel:
         user: np.ndarray,
         city: np.ndarray,
         seen: np.ndarray,
+        finish_by: int | None = None,
     ) -> EventTables:
         """Events of sessions starting at ``start`` (sorted) for ``user`` (-1 anonymous) in ``city``.
 
         ``seen`` marks users who have had a session before in this run; it is updated, so a
-        user's later sessions count as returning visits.
+        user's later sessions count as returning visits. With ``finish_by`` (a run of known
+        length), a session that would run past it has its gaps shortened to end before it,
+        so the run holds whole sessions and its funnel reads the configured rates.
         """
         s = self.settings
         cat = self.catalogue
@@ -383,7 +410,10 @@ class SessionModel:
         gap[is_conv] = _gap_ms(rng, CONVERSION_GAP, int(is_conv.sum()))
         elapsed = np.cumsum(gap)
         session_first = np.cumsum(np.bincount(ev_session, minlength=n)) - np.bincount(ev_session, minlength=n)
-        ts = start[ev_session] + elapsed - elapsed[session_first][ev_session]
+        offset = elapsed - elapsed[session_first][ev_session]
+        if finish_by is not None:
+            offset = _squeeze(rng, offset, ev_session, session_first, finish_by - 1 - start)
+        ts = start[ev_session] + offset
 
         event_hi, event_lo = _uint64(rng, len(kind)), _uint64(rng, len(kind))
         session_hex = _uint64(rng, n)

@@ -43,6 +43,23 @@ class EventTables:
             *(pl.concat([mine, theirs]) for (_, mine), (_, theirs) in zip(self.items(), other.items(), strict=True))
         )
 
+    def merge(self, other: EventTables) -> EventTables:
+        """Rows of two sorted batches, merged into one sorted batch."""
+        return EventTables(
+            *(
+                mine.merge_sorted(theirs, key="ts")
+                for (_, mine), (_, theirs) in zip(self.items(), other.items(), strict=True)
+            )
+        )
+
+    def count_before(self, cut_ms: int) -> int:
+        """Events earlier than ``cut_ms``; tables must be sorted."""
+        return sum(int(np.searchsorted(table["ts"].to_numpy(), cut_ms, side="left")) for _, table in self.items())
+
+    def sessions(self) -> int:
+        """Distinct sessions with an event in the batch."""
+        return pl.concat([table["session"] for _, table in self.items()]).n_unique()
+
     def sort(self) -> EventTables:
         """Each table in time order; rows with equal times keep their order."""
         return EventTables(*(table.sort("ts", maintain_order=True) for _, table in self.items()))
@@ -100,3 +117,55 @@ class EncodedBatch:
         stamps = np.concatenate([self.stamps[event_type] for event_type in EVENT_TYPES])
         kinds = np.repeat(np.arange(len(EVENT_TYPES)), [self.counts[t] for t in EVENT_TYPES])
         return b"".join(lines[i] for i in np.lexsort((kinds, stamps)))
+
+
+class Schedule:
+    """Events still to come of the sessions in flight, kept as a few sorted pieces.
+
+    Live traffic adds a small sorted batch every slice, and takes out the events due
+    before the slice's end. Merging every new batch into one big table would copy all
+    pending events ten times a second; instead pieces of similar size are merged, as in
+    a log-structured merge tree, so each event is copied only a logarithmic number of times.
+    """
+
+    def __init__(self) -> None:
+        self.pieces: list[EventTables] = []
+
+    def __len__(self) -> int:
+        return sum(len(piece) for piece in self.pieces)
+
+    def add(self, tables: EventTables) -> None:
+        """Schedule a sorted batch of events."""
+        if not len(tables):
+            return
+        self.pieces.append(tables)
+        while len(self.pieces) >= 2 and len(self.pieces[-2]) <= 2 * len(self.pieces[-1]):
+            newer = self.pieces.pop()
+            self.pieces.append(self.pieces.pop().merge(newer))
+
+    def count_before(self, cut_ms: int) -> int:
+        """Scheduled events earlier than ``cut_ms``."""
+        return sum(piece.count_before(cut_ms) for piece in self.pieces)
+
+    def pop_before(self, cut_ms: int, empty: EventTables) -> EventTables:
+        """Take out the events earlier than ``cut_ms``, in time order (``empty`` if there are none)."""
+        due, kept = [], []
+        for piece in self.pieces:
+            head, tail = piece.split_at(cut_ms)
+            if len(head):
+                due.append(head)
+            if len(tail):
+                kept.append(tail)
+        self.pieces = kept
+        if not due:
+            return empty
+        ready = due[0]
+        for head in due[1:]:
+            ready = ready.merge(head)
+        return ready
+
+    def sessions(self) -> int:
+        """Distinct sessions with events still to come."""
+        if not self.pieces:
+            return 0
+        return pl.concat([table["session"] for piece in self.pieces for _, table in piece.items()]).n_unique()
