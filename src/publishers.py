@@ -204,6 +204,10 @@ class RedisPublisher:
         self._script = client.register_script(_XADD_CHUNK)
         self.written = dict.fromkeys(EVENT_TYPES, 0)
         self.reconnects = 0
+        # The sender uses one connection; count each time it is made again after a loss.
+        connection = client.connection_pool.get_connection()
+        connection.register_connect_callback(self._connected)
+        client.connection_pool.release(connection)
         self.retrying = False
         self.failure: str | None = None
         self._queue: deque[_Chunk] = deque()
@@ -250,6 +254,9 @@ class RedisPublisher:
                 self._lock.notify_all()
             self._thread.join()
 
+    def _connected(self, connection: Any) -> None:
+        self.reconnects += 1
+
     def _raise_failure(self) -> None:
         if self.failure is not None:
             raise RedisUnavailable(self.failure)
@@ -281,7 +288,6 @@ class RedisPublisher:
                 now = time.monotonic()
                 if not self.retrying:
                     self.retrying, down_since = True, now
-                    self.reconnects += 1
                 if now - down_since > self.give_up_after:
                     with self._lock:
                         self.failure = (

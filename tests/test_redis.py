@@ -1,0 +1,141 @@
+"""Redis Streams output against real redis-server processes: format, counts, outages, secrets."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from src.models import EVENT_TYPES, file_name
+
+from .conftest import RedisServer, run_cli
+from .test_live import read_events, start_cli, summary_counts
+
+STREAMS = {t: f"searchflow:events:{t}" for t in EVENT_TYPES}
+
+
+def stream_entries(server: RedisServer) -> dict[str, list[dict[bytes, bytes]]]:
+    client = server.client()
+    return {t: [fields for _, fields in client.xrange(STREAMS[t])] for t in EVENT_TYPES}
+
+
+def check_exactly_once(server: RedisServer, directory: Path, stderr: str) -> None:
+    """Each stream holds every event of the summary once, the same as the file beside it, in order."""
+    entries = stream_entries(server)
+    counts = summary_counts(stderr)
+    for event_type in EVENT_TYPES:
+        lines = (directory / file_name(event_type)).read_bytes().splitlines()
+        ids = [fields[b"event_id"] for fields in entries[event_type]]
+        assert len(entries[event_type]) == counts[event_type], event_type
+        assert len(set(ids)) == len(ids), f"duplicates in {event_type}"
+        assert [fields[b"data"] for fields in entries[event_type]] == lines
+
+
+def test_batch_to_redis_writes_the_file_lines_as_entries(redis_server: RedisServer, tmp_path: Path) -> None:
+    """`--output both`: one stream per type; each entry's data is the file's line, with event_id and event_type."""
+    env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path), "STREAM_MAXLEN": "0"}
+    result = run_cli("--count", "20000", "--seed", "2", "--output", "both", env=env)
+    assert result.returncode == 0, result.stderr
+    check_exactly_once(redis_server, tmp_path, result.stderr)
+    entry = stream_entries(redis_server)["click"][0]
+    assert entry[b"event_type"] == b"click"
+    assert entry[b"data"].startswith(b'{"event_id":"' + entry[b"event_id"] + b'"')
+
+
+def test_streams_are_trimmed_to_about_maxlen(redis_server: RedisServer) -> None:
+    """STREAM_MAXLEN caps each stream approximately (MAXLEN ~)."""
+    env = {"REDIS_PORT": str(redis_server.port), "STREAM_MAXLEN": "1000", "STREAM_PREFIX": "t"}
+    assert run_cli("--count", "20000", "--output", "redis", env=env).returncode == 0
+    length = redis_server.client().xlen("t:search")
+    assert 1000 <= length < 1500
+
+
+def test_unreachable_redis_is_one_line_naming_host_and_port(tmp_path: Path) -> None:
+    """Nothing listening: exit 2 before generating, one line with host and port, no files."""
+    result = run_cli("--output", "both", env={"REDIS_PORT": "1", "OUTPUT_DIR": str(tmp_path / "out")})
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "localhost:1" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_password_is_never_printed(tmp_path: Path) -> None:
+    """A password in REDIS_URL or REDIS_PASSWORD appears in no message or summary."""
+    server = RedisServer(tmp_path, "--requirepass", "s3cr3t-pw")
+    server.start()
+    try:
+        env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(server.port), "REDIS_PASSWORD": "s3cr3t-pw"}
+        ok = run_cli("--count", "1000", "--output", "redis", env=env)
+        assert ok.returncode == 0, ok.stderr
+        wrong = run_cli("--output", "redis", env={**env, "REDIS_PASSWORD": "wrong-pw"})
+        bad_url = run_cli("--output", "redis", env={"REDIS_URL": "redis://:s3cr3t-pw@127.0.0.1:1/0"})
+        bad_scheme = run_cli("--output", "redis", env={"REDIS_URL": "http://:s3cr3t-pw@127.0.0.1:1/0"})
+    finally:
+        server.stop()
+    for result in (ok, wrong, bad_url, bad_scheme):
+        assert "s3cr3t-pw" not in result.stderr + result.stdout
+        assert "wrong-pw" not in result.stderr
+    assert wrong.returncode == 2 and bad_url.returncode == 2 and bad_scheme.returncode == 2
+    assert "127.0.0.1:1" in bad_url.stderr
+
+
+def test_sigterm_mid_run_delivers_every_counted_event_once(redis_server: RedisServer, tmp_path: Path) -> None:
+    """SIGTERM at a random moment: exit 0; files and streams hold exactly the summary's events."""
+    env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path), "STREAM_MAXLEN": "0"}
+    proc = start_cli("--mode", "continuous", "--rate", "5000", "--output", "both", env=env)
+    time.sleep(2 + 2 * (time.time() % 1))
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    check_exactly_once(redis_server, tmp_path, stderr)
+
+
+def test_killed_connections_lose_and_double_nothing(redis_server: RedisServer, tmp_path: Path) -> None:
+    """CLIENT KILL of the generator's connections, twice, mid-run: every event once in each stream."""
+    env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path), "STREAM_MAXLEN": "0"}
+    proc = start_cli("--mode", "continuous", "--rate", "5000", "--duration", "8", "--output", "both", env=env)
+    admin = redis_server.client()
+    killed = 0
+    for moment in (2.5, 5.0):
+        time.sleep(moment - (2.5 if killed else 0))
+        for client in admin.client_list():
+            if client.get("name") == "searchflow-generator":
+                admin.client_kill_filter(_id=client["id"])
+                killed += 1
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert killed >= 2
+    assert "reconnected" in stderr
+    check_exactly_once(redis_server, tmp_path, stderr)
+
+
+def test_redis_crash_and_restart_loses_and_doubles_nothing(durable_redis: RedisServer, tmp_path: Path) -> None:
+    """redis-server with appendfsync always, SIGKILLed mid-run and restarted 5 s later on the same port:
+    with a small buffer the run pauses, then every event is in each stream exactly once."""
+    env = {
+        "REDIS_PORT": str(durable_redis.port),
+        "OUTPUT_DIR": str(tmp_path),
+        "STREAM_MAXLEN": "0",
+        "REDIS_BUFFER_EVENTS": "2000",
+    }
+    proc = start_cli("--mode", "continuous", "--rate", "2000", "--duration", "12", "--output", "both", env=env)
+
+    def crash_and_restart() -> None:
+        time.sleep(3)
+        durable_redis.kill()
+        time.sleep(5)
+        durable_redis.start()
+
+    outage = threading.Thread(target=crash_and_restart)
+    outage.start()
+    _, stderr = proc.communicate(timeout=120)
+    outage.join()
+    assert proc.returncode == 0, stderr
+    assert "reconnected" in stderr
+    check_exactly_once(durable_redis, tmp_path, stderr)
+    assert sum(summary_counts(stderr).values()) == pytest.approx(24_000, rel=0.02)
+    events = read_events(tmp_path)
+    assert len({e["event_id"] for v in events.values() for e in v}) == sum(len(v) for v in events.values())
