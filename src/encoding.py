@@ -17,7 +17,7 @@ import polars as pl
 from .config import DEVICES, PLATFORMS, PRODUCTS
 from .reference import CURRENCIES, RESULT_PREFIX, CityTable
 from .sessions import Catalogue
-from .tables import EncodedBatch, EventTables
+from .tables import EncodedBatch, EventTables, Lines
 
 # Two lowercase hex digits for every byte value, as one uint16 each (in memory order).
 _HEX_PAIRS = np.frombuffer(b"".join(f"{b:02x}".encode() for b in range(256)), dtype=np.uint16)
@@ -105,11 +105,23 @@ def _money(column: str) -> pl.Expr:
     return pl.col(column).round(2).cast(pl.String)
 
 
+def _lines(frame: pl.DataFrame) -> Lines:
+    """The text of a one-column frame as one buffer and its n + 1 offsets (Arrow's own, not copied)."""
+    array = frame.to_series().to_arrow(compat_level=pl.CompatLevel.oldest())  # large_string
+    _, offsets_buffer, data = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    return Lines(memoryview(data)[offsets[0] : offsets[-1]], offsets - offsets[0])
+
+
 class Encoder:
     """Encodes event tables into JSONL bytes for one run's catalogue and city table."""
 
-    def __init__(self, catalogue: Catalogue, cities: CityTable) -> None:
-        """Render every fixed piece of text once: cities, channels, templates, providers."""
+    def __init__(self, catalogue: Catalogue, cities: CityTable, redis_args: bool = False) -> None:
+        """Render every fixed piece of text once: cities, channels, templates, providers.
+
+        With ``redis_args`` every batch is also encoded as Redis protocol arguments.
+        """
+        self.redis_args = redis_args
         names, countries = cities.name.to_list(), cities.country.to_list()
         self.geo = pl.Series(
             [f'"geo":{{"country":{_json(c)},"city":{_json(n)}}}' for c, n in zip(countries, names, strict=True)]
@@ -126,13 +138,14 @@ class Encoder:
         self.prefixes = pl.Series([RESULT_PREFIX[p] for p in PRODUCTS])
         self.currencies = pl.Series(CURRENCIES)
 
-    def encode(self, event_type: str, table: pl.DataFrame) -> tuple[memoryview, np.ndarray]:
-        """JSON lines of one event type, each ending in a newline, and the n + 1 offsets where lines start.
+    def encode(self, event_type: str, table: pl.DataFrame) -> tuple[Lines, Lines | None]:
+        """JSON lines of one event type, and the same lines as Redis protocol arguments if asked.
 
-        The bytes are the Arrow buffer polars built the lines in: no copy is made for writing.
+        Lines end in a newline; arguments are ``$<length>``, CRLF, the line without newline, CRLF.
+        The bytes are the Arrow buffers polars built the text in: no copy is made for writing.
         """
         if table.height == 0:
-            return memoryview(b""), np.zeros(1, dtype=np.int64)
+            return Lines.empty(), (Lines.empty() if self.redis_args else None)
         columns, pieces = getattr(self, f"_{event_type}")(table)
         rows = table.height
         # The start of every line has a fixed width: built as one block of bytes, not piece by piece.
@@ -150,20 +163,25 @@ class Encoder:
             pl.col("f_session"),
         ]
         frame = pl.DataFrame([_fixed("f_head", head, rows), _fixed("f_session", session, rows), *columns]).hstack(table)
-        lines = frame.select(pl.concat_str([*common, *pieces, pl.lit("}\n")]).alias("line")).to_series()
-        array = lines.to_arrow(compat_level=pl.CompatLevel.oldest())  # large_string: offsets and one data buffer
-        _, offsets_buffer, data = array.buffers()
-        offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-        return memoryview(data)[offsets[0] : offsets[-1]], offsets - offsets[0]
+        if not self.redis_args:
+            return _lines(frame.select(pl.concat_str([*common, *pieces, pl.lit("}\n")]))), None
+        json = frame.select(pl.concat_str([*common, *pieces, pl.lit("}")]).alias("json"))
+        both = json.select(
+            (pl.col("json") + "\n").alias("line"),
+            pl.concat_str([pl.lit("$"), pl.col("json").str.len_bytes().cast(pl.String), pl.lit("\r\n"),
+                           pl.col("json"), pl.lit("\r\n")]).alias("arg"),
+        )  # fmt: skip
+        return _lines(both.select("line")), _lines(both.select("arg"))
 
     def encode_all(self, tables: EventTables) -> EncodedBatch:
         """JSON lines per event type, with counts and times for the publishers."""
         encoded = {event_type: self.encode(event_type, table) for event_type, table in tables.items()}
         return EncodedBatch(
-            lines={event_type: lines for event_type, (lines, _) in encoded.items()},
-            offsets={event_type: offsets for event_type, (_, offsets) in encoded.items()},
+            lines={event_type: lines.data for event_type, (lines, _) in encoded.items()},
+            offsets={event_type: lines.offsets for event_type, (lines, _) in encoded.items()},
             counts=tables.counts(),
             stamps={event_type: table["ts"].to_numpy() for event_type, table in tables.items()},
+            redis_args={event_type: args for event_type, (_, args) in encoded.items() if args is not None},
         )
 
     def _search(self, t: pl.DataFrame) -> tuple[list[pl.Series], list[pl.Expr]]:

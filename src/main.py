@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import os
-
-# Batches are encoded on parallel threads, each using one core: polars' own pool would
-# compete with them for the same two or four cores. Set before polars is first imported.
-os.environ.setdefault("POLARS_MAX_THREADS", "1")
-
 import signal
 import sys
 from collections.abc import Sequence
@@ -16,11 +11,12 @@ from typing import Any
 
 import click
 
+from . import tuning  # noqa: F401  (first: it sets up the runtime before polars is imported)
 from .config import Settings, SettingsError, check_output_dir, load_settings, mask_password
 from .generator import EventGenerator, new_seed
 from .progress import Progress, thousands
 from .publishers import FilePublisher, Publisher, RedisPublisher, RedisUnavailable, StreamPublisher, redis_client
-from .runner import RunResult, events_per_second, run_batch, run_live
+from .runner import ENCODE_THREADS, RunResult, events_per_second, run_batch, run_live
 
 EXAMPLES = """
 \b
@@ -168,6 +164,8 @@ def _generate(flags: dict[str, Any]) -> int:
                 rate=settings.batch_rate,
                 should_stop=lambda: _Stop.requested,
                 on_batch=on_batch,
+                # With Redis, its sender thread (and often the server itself) needs a core of its own.
+                encode_threads=1 if redis is not None else ENCODE_THREADS,
             )
     finally:
         progress.close()

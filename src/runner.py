@@ -61,14 +61,14 @@ def paced(batches: Iterator[EventTables], rate: float | None) -> Iterator[EventT
 
 
 def encoded(
-    generator: EventGenerator, batches: Iterator[EventTables], ahead: int = ENCODE_AHEAD
+    generator: EventGenerator, batches: Iterator[EventTables], ahead: int = ENCODE_AHEAD, threads: int = ENCODE_THREADS
 ) -> Iterator[EncodedBatch]:
-    """Encode batches on worker threads while the next ones are generated; yield them in order."""
+    """Encode batches on ``threads`` worker threads while the next ones are generated; yield them in order."""
     if ahead == 0:
         for tables in batches:
             yield generator.encoder.encode_all(tables)
         return
-    with ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="encode") as pool:
+    with ThreadPoolExecutor(threads, thread_name_prefix="encode") as pool:
         queue: deque[Future[EncodedBatch]] = deque()
         for tables in batches:
             queue.append(pool.submit(generator.encoder.encode_all, tables))
@@ -87,6 +87,7 @@ def run_batch(
     rate: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[dict[str, int]], None] = lambda counts: None,
+    encode_threads: int = ENCODE_THREADS,
 ) -> RunResult:
     """Write ``count`` events over [start, end) to every publisher; stop early when ``should_stop()``.
 
@@ -96,7 +97,7 @@ def run_batch(
     began = time.monotonic()
     try:
         batches = paced(generator.batch(count, start, end), rate)
-        for batch in encoded(generator, batches, ahead=0 if rate else ENCODE_AHEAD):
+        for batch in encoded(generator, batches, ahead=0 if rate else ENCODE_AHEAD, threads=encode_threads):
             for publisher in publishers:
                 publisher.write(batch)
             for event_type, n in batch.counts.items():

@@ -8,7 +8,7 @@ a batch is encoded, so merging, sorting and cutting batches stays cheap.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
@@ -95,6 +95,23 @@ class EventTables:
 
 
 @dataclass(frozen=True)
+class Lines:
+    """Pieces of text back to back in one buffer: piece i is ``data[offsets[i]:offsets[i + 1]]``."""
+
+    data: memoryview
+    offsets: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Lines:
+        """No pieces."""
+        return cls(memoryview(b""), np.zeros(1, dtype=np.int64))
+
+    def span(self, first: int, end: int) -> memoryview:
+        """Pieces first to end - 1, as one slice of the buffer."""
+        return self.data[int(self.offsets[first]) : int(self.offsets[end])]
+
+
+@dataclass(frozen=True)
 class EncodedBatch:
     """One batch ready to publish: JSON lines per event type, their counts and their times."""
 
@@ -102,6 +119,7 @@ class EncodedBatch:
     offsets: dict[str, np.ndarray]  # n + 1 offsets into lines: line i is lines[offsets[i]:offsets[i + 1]]
     counts: dict[str, int]
     stamps: dict[str, np.ndarray]  # epoch milliseconds of each line
+    redis_args: dict[str, Lines] = field(default_factory=dict)  # the lines as Redis protocol arguments, if asked
 
     def __len__(self) -> int:
         return sum(self.counts.values())
