@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUTPUT_DIR ?= ./data/raw
 COUNT ?= 10000
+REDIS_PORT ?= 6379
 
-.PHONY: install install-dev generate test test-all lint schemas bench clean
+.PHONY: install install-dev generate stream test test-all lint schemas bench bench-redis redis-up redis-down clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,20 @@ install-dev: $(VENV)/.installed-dev
 ## Generate COUNT events (default 10,000) into OUTPUT_DIR (default ./data/raw).
 generate: install
 	OUTPUT_DIR=$(OUTPUT_DIR) $(PY) -m src.main --count $(COUNT)
+
+## Stream live traffic at RATE events/s (default 10) into Redis until Ctrl-C (see redis-up).
+RATE ?= 10
+stream: install
+	REDIS_PORT=$(REDIS_PORT) $(PY) -m src.main --mode continuous --output redis --rate $(RATE)
+
+## A local Redis without Docker, where redis-server is installed (port REDIS_PORT, default 6379).
+redis-up:
+	redis-server --port $(REDIS_PORT) --daemonize yes --save "" --appendonly no \
+		--pidfile /tmp/searchflow-redis-$(REDIS_PORT).pid --logfile /tmp/searchflow-redis-$(REDIS_PORT).log
+	@redis-cli -p $(REDIS_PORT) ping
+
+redis-down:
+	redis-cli -p $(REDIS_PORT) shutdown nosave
 
 ## The default test suite (a few minutes on 2 cores).
 test: install-dev
@@ -45,6 +60,10 @@ schemas: install
 ## Median events/s and peak memory of 1M-event batch runs to JSONL.
 bench: install
 	$(PY) scripts/bench.py
+
+## Median events/s of 1M-event batch runs into a local Redis (starts its own redis-server).
+bench-redis: install
+	$(PY) scripts/bench_redis.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -116,12 +116,14 @@ def _lines(frame: pl.DataFrame) -> Lines:
 class Encoder:
     """Encodes event tables into JSONL bytes for one run's catalogue and city table."""
 
-    def __init__(self, catalogue: Catalogue, cities: CityTable, redis_args: bool = False) -> None:
+    def __init__(self, catalogue: Catalogue, cities: CityTable, redis_args: bool = False, lines: bool = True) -> None:
         """Render every fixed piece of text once: cities, channels, templates, providers.
 
-        With ``redis_args`` every batch is also encoded as Redis protocol arguments.
+        With ``redis_args`` every batch is also encoded as Redis protocol arguments; without
+        ``lines`` (Redis the only output) it is encoded only so.
         """
         self.redis_args = redis_args
+        self.lines = lines or not redis_args
         names, countries = cities.name.to_list(), cities.country.to_list()
         self.geo = pl.Series(
             [f'"geo":{{"country":{_json(c)},"city":{_json(n)}}}' for c, n in zip(countries, names, strict=True)]
@@ -166,12 +168,12 @@ class Encoder:
         if not self.redis_args:
             return _lines(frame.select(pl.concat_str([*common, *pieces, pl.lit("}\n")]))), None
         json = frame.select(pl.concat_str([*common, *pieces, pl.lit("}")]).alias("json"))
-        both = json.select(
-            (pl.col("json") + "\n").alias("line"),
+        arg = json.select(
             pl.concat_str([pl.lit("$"), pl.col("json").str.len_bytes().cast(pl.String), pl.lit("\r\n"),
-                           pl.col("json"), pl.lit("\r\n")]).alias("arg"),
+                           pl.col("json"), pl.lit("\r\n")])
         )  # fmt: skip
-        return _lines(both.select("line")), _lines(both.select("arg"))
+        lines = _lines(json.select(pl.col("json") + "\n")) if self.lines else Lines.empty()
+        return lines, _lines(arg)
 
     def encode_all(self, tables: EventTables) -> EncodedBatch:
         """JSON lines per event type, with counts and times for the publishers."""

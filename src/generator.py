@@ -53,7 +53,10 @@ class EventGenerator:
         self.population: Population = build_population(settings, _rng(seed, 0))
         self.model = SessionModel(settings, self.population)
         self.encoder = Encoder(
-            self.model.catalogue, self.population.cities, redis_args=settings.output in ("redis", "both")
+            self.model.catalogue,
+            self.population.cities,
+            redis_args=settings.output in ("redis", "both"),
+            lines=settings.output != "redis",
         )
         self._seen = np.zeros(self.population.size, dtype=bool)
         self.schedule = Schedule()  # events still to come in live mode

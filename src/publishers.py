@@ -6,13 +6,14 @@ has the same three methods, so the run loop does not care where events go.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -213,7 +214,6 @@ class RedisPublisher:
         self.failure: str | None = None
         self._queue: deque[_Chunk] = deque()
         self._queued = 0
-        self._in_doubt = False
         self._closing = False
         self._lock = threading.Condition()
         self._thread = threading.Thread(target=self._send_loop, name="redis-sender", daemon=True)
@@ -263,29 +263,44 @@ class RedisPublisher:
             raise RedisUnavailable(self.failure)
 
     def _send_loop(self) -> None:
+        """Keep up to IN_FLIGHT chunks sent ahead of their replies, so Redis never waits for the next one."""
+        import redis
+
         delay, down_since = 0.05, 0.0
+        sent = 0  # chunks at the head of the queue that were sent and await their reply
+        lost = False  # the connection broke: replies to the chunks sent will never come
         while True:
             with self._lock:
                 while not self._queue and not self._closing:
                     self._lock.wait(0.5)
                 if not self._queue:
                     return
-                chunk = self._queue[0]
+                ahead = list(islice(self._queue, min(IN_FLIGHT, len(self._queue))))
             try:
-                if not (self._in_doubt and self._applied(chunk)):
-                    self._in_doubt = True  # until a reply says otherwise, the chunk may or may not be in Redis
-                    self._send(chunk)
-                self._in_doubt = False
-                self.retrying = False
-                delay = 0.05
-                with self._lock:
-                    self._queue.popleft()
-                    self._queued -= len(chunk)
-                    for event_type, count in zip(EVENT_TYPES, chunk.counts, strict=True):
-                        self.written[event_type] += count
-                    self._lock.notify_all()
+                if lost:
+                    # The chunks sent without a reply may be in Redis or not: look before sending again.
+                    self._confirm(self._applied_prefix(ahead[:sent]))
+                    sent, lost = 0, False
+                    continue
+                while sent < len(ahead):
+                    sent += 1  # counted before sending: a failure halfway leaves it in doubt too
+                    self._send(ahead[sent - 1])
+                try:
+                    self._connection.read_response()
+                except redis.exceptions.NoScriptError:
+                    # A restarted Redis forgot the script: the calls did nothing. Load it and send them again.
+                    for _ in range(sent - 1):
+                        with contextlib.suppress(redis.exceptions.ResponseError):
+                            self._connection.read_response()
+                    self._sha = self.client.script_load(_XADD_CHUNK)
+                    sent = 0
+                    continue
+                sent -= 1
+                self._confirm(1)
+                self.retrying, delay = False, 0.05
             except self._errors as exc:
                 self._connection.disconnect()
+                lost = True
                 now = time.monotonic()
                 if not self.retrying:
                     self.retrying, down_since = True, now
@@ -300,31 +315,40 @@ class RedisPublisher:
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
 
-    def _send(self, chunk: _Chunk) -> None:
-        """Run the chunk's script call; the lines go out as they are in the encoder's buffers."""
-        import redis
+    def _confirm(self, chunks: int) -> None:
+        """The first ``chunks`` queued chunks are in Redis: count them and make room in the buffer."""
+        with self._lock:
+            for _ in range(chunks):
+                chunk = self._queue.popleft()
+                self._queued -= len(chunk)
+                for event_type, count in zip(EVENT_TYPES, chunk.counts, strict=True):
+                    self.written[event_type] += count
+            self._lock.notify_all()
 
+    def _send(self, chunk: _Chunk) -> None:
+        """Send the chunk's script call without waiting for the reply; the lines go out from the encoder's buffers."""
         fixed = [b"EVALSHA", self._sha.encode(), b"3", *(s.encode() for s in self.streams), str(self.maxlen).encode()]
         fixed += [str(n).encode() for n in chunk.counts]
         head = b"*%d\r\n" % (len(fixed) + len(chunk)) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in fixed)
         self._connection.send_packed_command([head, *chunk.args], check_health=False)
-        try:
-            self._connection.read_response()
-        except redis.exceptions.NoScriptError:
-            # A restarted Redis forgot the script; the call did nothing, so load it and send again.
-            self._in_doubt = False
-            self._sha = self.client.script_load(_XADD_CHUNK)
-            self._send(chunk)
 
-    def _applied(self, chunk: _Chunk) -> bool:
-        """Whether a chunk whose reply was lost is in Redis: the last entry of a stream is its last event."""
-        for stream, last_id in zip(self.streams, chunk.last_ids, strict=True):
-            if last_id is not None:
-                top = self.client.xrevrange(stream, count=1)
-                return bool(top) and top[0][1].get(b"event_id") == last_id
-        return True
+    def _applied_prefix(self, chunks: list[_Chunk]) -> int:
+        """How many of ``chunks`` (sent in order, replies lost) are in Redis.
+
+        Chunks are applied whole and in order, so the newest one whose last event is the last
+        entry of one of its streams is in, with every chunk before it; the rest are not.
+        """
+        for position in range(len(chunks) - 1, -1, -1):
+            for stream, last_id in zip(self.streams, chunks[position].last_ids, strict=True):
+                if last_id is not None:
+                    top = self.client.xrevrange(stream, count=1)
+                    if top and top[0][1].get(b"event_id") == last_id:
+                        return position + 1
+                    break
+        return 0
 
 
+IN_FLIGHT = 2  # chunks sent before the reply to the first comes back
 MAX_BACKOFF = 5.0  # seconds between reconnection attempts at most
 
 
@@ -350,9 +374,12 @@ def _chunks(batch: EncodedBatch, size: int) -> Iterator[_Chunk]:
             first, end = int(low[k]), int(high[k])
             counts.append(end - first)
             if end > first:
-                args.append(batch.redis_args[event_type].span(first, end))
-                last = int(batch.offsets[event_type][end - 1])
-                last_ids.append(bytes(batch.lines[event_type][last + 13 : last + 49]))
+                encoded = batch.redis_args[event_type]
+                args.append(encoded.span(first, end))
+                # The last argument is $<length>CRLF{"event_id":"<36 characters>"...
+                last = encoded.data[int(encoded.offsets[end - 1]) :][:64].tobytes()
+                start = last.index(b"\n") + 1 + len(b'{"event_id":"')
+                last_ids.append(last[start : start + 36])
             else:
                 last_ids.append(None)
         yield _Chunk(counts, args, last_ids)

@@ -6,7 +6,7 @@ import re
 from importlib.metadata import version
 from pathlib import Path
 
-from src.config import settings_table
+from src.config import Settings, settings_table
 from src.main import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,3 +60,30 @@ def test_performance_doc_has_the_benchmark_command_and_figures() -> None:
     assert "make bench" in text
     assert re.search(r"[\d,]+ events/s", text)
     assert "cores" in text
+
+
+def test_compose_runs_the_generator_continuously_into_its_redis() -> None:
+    """docker-compose.yml: Redis and the generator, built here, streaming to it with valid flags and settings."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    generator, redis = compose["services"]["event-generator"], compose["services"]["redis"]
+    assert generator["build"] == "."
+    assert redis["image"].startswith("redis:7")
+    command = generator["command"]
+    assert command[:3] == ["python", "-m", "src.main"]
+    assert command[command.index("--mode") + 1] == "continuous"
+    assert command[command.index("--output") + 1] == "redis"
+    flags = {option for param in cli.params for option in param.opts}
+    assert all(word in flags for word in command[3:] if word.startswith("-"))
+    variables = {name.upper() for name in Settings.model_fields}
+    assert set(generator["environment"]) <= variables
+    assert generator["environment"]["REDIS_HOST"] == "redis"
+    assert any(volume.endswith(":/data/raw") for volume in generator["volumes"])
+
+
+def test_makefile_has_the_redis_targets() -> None:
+    """`make stream`, `make redis-up`, `make redis-down` and `make bench-redis` exist."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in ("stream", "redis-up", "redis-down", "bench-redis"):
+        assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
