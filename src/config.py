@@ -25,6 +25,7 @@ DEVICES = ("desktop", "mobile", "tablet")
 PRODUCTS = ("flight", "hotel", "car", "package")
 OUTPUTS = ("file", "redis", "stdout", "both")
 MODES = ("batch", "continuous")
+JOURNEY_STAGES = ("first", "middle", "later")
 
 # Names the original platform's scripts use, mapped to ours.
 MODE_ALIASES = {"once": "batch", "burst": "batch"}
@@ -52,44 +53,49 @@ class SettingsError(ValueError):
     """A setting has a value that is not allowed; the message is one line for the user."""
 
 
-def _parse_shares(text: str, keys: tuple[str, ...], what: str) -> dict[str, float]:
-    """Parse ``"a=0.5,b=0.5"`` into weights over exactly ``keys``, normalised to sum 1."""
-    shares: dict[str, float] = {}
+def _parse_mapping(text: str, keys: tuple[str, ...], word: str, most: float = float("inf")) -> dict[str, float]:
+    """Parse ``"a=0.5,b=2"`` into a number from 0 to ``most`` for each of ``keys`` (missing keys: 0)."""
+    values: dict[str, float] = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
         name = name.strip()
         if not sep or name not in keys:
-            raise ValueError(f"expected {what} as {','.join(k + '=<share>' for k in keys)}")
+            raise ValueError(f"expected {','.join(f'{k}=<{word}>' for k in keys)}")
         try:
-            shares[name] = float(value)
+            values[name] = float(value)
         except ValueError:
-            raise ValueError(f"share of {name!r} must be a number") from None
-        if not 0 <= shares[name] < float("inf"):
-            raise ValueError(f"share of {name!r} must be zero or positive")
+            raise ValueError(f"{word} of {name!r} must be a number") from None
+        if not 0 <= values[name] <= most:
+            raise ValueError(f"{word} of {name!r} must be from 0 to {most:g}")
+    return {k: values.get(k, 0.0) for k in keys}
+
+
+def _parse_shares(text: str, keys: tuple[str, ...]) -> dict[str, float]:
+    """Parse ``"a=0.5,b=0.5"`` into shares over ``keys``, normalised to sum 1."""
+    shares = _parse_mapping(text, keys, "share")
     total = sum(shares.values())
     if total <= 0:
         raise ValueError("at least one share must be positive")
-    return {k: shares.get(k, 0.0) / total for k in keys}
+    return {k: v / total for k, v in shares.items()}
 
 
 def _parse_rates(text: str, keys: tuple[str, ...]) -> dict[str, float]:
-    """Parse ``"flight=0,hotel=0.15"`` into a rate in [0, 1] for each of ``keys``."""
-    rates: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in keys:
-            raise ValueError(f"expected {','.join(k + '=<rate>' for k in keys)}")
-        try:
-            rates[name] = float(value)
-        except ValueError:
-            raise ValueError(f"rate of {name!r} must be a number") from None
-        if not 0 <= rates[name] <= 1:
-            raise ValueError(f"rate of {name!r} must be between 0 and 1")
-    missing = [k for k in keys if k not in rates]
+    """Parse ``"flight=0,hotel=0.15"`` into a rate from 0 to 1 for every one of ``keys``."""
+    missing = [k for k in keys if f"{k}=" not in text.replace(" ", "")]
     if missing:
         raise ValueError(f"missing a rate for {', '.join(missing)}")
-    return rates
+    return _parse_mapping(text, keys, "rate", most=1.0)
+
+
+def _parse_weights(text: str, keys: tuple[str, ...]) -> dict[str, float]:
+    """Parse ``"desktop=1,mobile=0.35"``: a relative weight from 0 to 100 for every one of ``keys``."""
+    missing = [k for k in keys if f"{k}=" not in text.replace(" ", "")]
+    if missing:
+        raise ValueError(f"missing a weight for {', '.join(missing)}")
+    weights = _parse_mapping(text, keys, "weight", most=100.0)
+    if sum(weights.values()) <= 0:
+        raise ValueError("at least one weight must be positive")
+    return weights
 
 
 def _parse_instant(value: Any) -> datetime | None:
@@ -182,6 +188,26 @@ class Settings(BaseSettings):
     zero_result_rate: float = Field(0.05, ge=0, le=1, description="Share of searches that find nothing.")
     searches_per_session: float = Field(2.5, ge=1, le=20, description="Mean searches in a session.")
     click_position_decay: float = Field(1.06, ge=0, le=5, description="Exponent a of examination 1/rank^a.")
+    return_trip_rate: float = Field(
+        0.6, ge=0, le=1, description="Chance that a logged-in user's session continues their open trip."
+    )
+    journey_conversion_weights: str = Field(
+        "first=1.4,middle=0.7,later=1.3",
+        json_schema_extra={"allowed": "weights for first, middle, later"},
+        description="Booking weight on a trip's first day, on visits 2-3, from visit 4 on.",
+    )
+    device_conversion_weights: str = Field(
+        "desktop=1.0,tablet=0.9,mobile=0.35",
+        json_schema_extra={"allowed": "weights for desktop, mobile, tablet"},
+        description="Booking weight of a click by device.",
+    )
+    night_conversion_factor: float = Field(
+        0.5, ge=0, le=10, description="Booking weight of sessions starting 00:00-05:59 local time."
+    )
+    mobile_lead_factor: float = Field(0.6, gt=0, le=10, description="Lead time of phone searches relative to others.")
+    season_strength: float = Field(
+        1.0, ge=0, le=3, description="How much destination popularity follows the month (0: not at all)."
+    )
     markets: str = Field(
         "US,CA,GB,IE,AU,NZ",
         json_schema_extra={"allowed": "ISO country codes, or ALL"},
@@ -241,19 +267,31 @@ class Settings(BaseSettings):
     @field_validator("platform_shares")
     @classmethod
     def _platform_shares(cls, value: str) -> str:
-        _parse_shares(value, PLATFORMS, "platform shares")
+        _parse_shares(value, PLATFORMS)
         return value
 
     @field_validator("product_shares")
     @classmethod
     def _product_shares(cls, value: str) -> str:
-        _parse_shares(value, PRODUCTS, "product shares")
+        _parse_shares(value, PRODUCTS)
         return value
 
     @field_validator("commission_rates")
     @classmethod
     def _commission_rates(cls, value: str) -> str:
         _parse_rates(value, PRODUCTS)
+        return value
+
+    @field_validator("journey_conversion_weights")
+    @classmethod
+    def _journey_weights(cls, value: str) -> str:
+        _parse_weights(value, JOURNEY_STAGES)
+        return value
+
+    @field_validator("device_conversion_weights")
+    @classmethod
+    def _device_weights(cls, value: str) -> str:
+        _parse_weights(value, DEVICES)
         return value
 
     @model_validator(mode="after")
@@ -266,17 +304,27 @@ class Settings(BaseSettings):
     @property
     def platform_weights(self) -> dict[str, float]:
         """Share of users per platform, summing to 1."""
-        return _parse_shares(self.platform_shares, PLATFORMS, "platform shares")
+        return _parse_shares(self.platform_shares, PLATFORMS)
 
     @property
     def product_weights(self) -> dict[str, float]:
         """Share of trips per product type, summing to 1."""
-        return _parse_shares(self.product_shares, PRODUCTS, "product shares")
+        return _parse_shares(self.product_shares, PRODUCTS)
 
     @property
     def commission_by_product(self) -> dict[str, float]:
         """Commission rate per product type."""
         return _parse_rates(self.commission_rates, PRODUCTS)
+
+    @property
+    def journey_weights(self) -> dict[str, float]:
+        """Booking weight by journey stage: first, middle, later."""
+        return _parse_weights(self.journey_conversion_weights, JOURNEY_STAGES)
+
+    @property
+    def device_weights(self) -> dict[str, float]:
+        """Booking weight by device type."""
+        return _parse_weights(self.device_conversion_weights, DEVICES)
 
     @property
     def market_codes(self) -> tuple[str, ...] | None:
@@ -344,7 +392,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         if field in PROBABILITIES and error["type"] != "value_error":
             message = "must be a probability between 0 and 1"
         if field in given:
-            name, value = FLAGS.get(field, field), given[field]
+            name, value = FLAGS.get(field, env_name(field)), given[field]
         else:
             name, value = env_name(field), os.environ.get(env_name(field), "")
         if isinstance(value, datetime):

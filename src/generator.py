@@ -25,6 +25,7 @@ import numpy as np
 
 from .config import Settings
 from .encoding import Encoder
+from .journeys import Journeys
 from .population import Population, build_population
 from .sessions import SessionModel
 from .tables import EventTables, Schedule
@@ -58,7 +59,7 @@ class EventGenerator:
             redis_args=settings.output in ("redis", "both"),
             lines=settings.output != "redis",
         )
-        self._seen = np.zeros(self.population.size, dtype=bool)
+        self.journeys = Journeys(self.population.size, settings.return_trip_rate)
         self.schedule = Schedule()  # events still to come in live mode
         self._live_due = 0
 
@@ -77,7 +78,7 @@ class EventGenerator:
         finish_by: int | None = None,
     ) -> EventTables:
         start, user, city = self.model.draw_starts(rng, count, t0, t1, clock)
-        return self.model.simulate(rng, start, user, city, self._seen, finish_by=finish_by)
+        return self.model.simulate(rng, start, user, city, self.journeys, finish_by=finish_by)
 
     def batch(self, count: int, start: datetime, end: datetime) -> Iterator[EventTables]:
         """Yield exactly ``count`` events over [start, end), in time order, a slice at a time."""
@@ -167,4 +168,5 @@ class EventGenerator:
         """Event tables with no rows and the right columns."""
         rng = _rng(self.seed, 3)
         start, user, city = self.model.draw_starts(rng, 1, 0, 1, None)
-        return self.model.simulate(rng, start, user, city, np.zeros_like(self._seen)).head(0)
+        scratch = Journeys(self.population.size, 0.0)
+        return self.model.simulate(rng, start, user, city, scratch).head(0)

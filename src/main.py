@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -14,6 +15,7 @@ import click
 from . import tuning  # noqa: F401  (first: it sets up the runtime before polars is imported)
 from .config import Settings, SettingsError, check_output_dir, load_settings, mask_password
 from .generator import EventGenerator, new_seed
+from .manifest import run_record, write_manifest
 from .progress import Progress, thousands
 from .publishers import FilePublisher, Publisher, RedisPublisher, RedisUnavailable, StreamPublisher, redis_client
 from .runner import ENCODE_THREADS, RunResult, events_per_second, run_batch, run_live
@@ -101,6 +103,10 @@ def _status(settings: Settings, generator: EventGenerator, progress: Progress, r
     return ", ".join(parts)
 
 
+def _iso(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _generate(flags: dict[str, Any]) -> int:
     settings = load_settings(flags)
     writes_files = settings.output in ("file", "both")
@@ -144,6 +150,7 @@ def _generate(flags: dict[str, Any]) -> int:
     def on_batch(counts: dict[str, int]) -> None:
         progress.update(counts, lambda: _status(settings, generator, progress, redis))
 
+    began = datetime.now(UTC)
     try:
         if live:
             result = run_live(
@@ -175,6 +182,15 @@ def _generate(flags: dict[str, Any]) -> int:
                 publisher.close()
             except RedisUnavailable as exc:
                 closing_error = exc
+    if writes_files:
+        if live:
+            ended = datetime.now(UTC)
+            span = {"window_start": _iso(began), "window_end": _iso(ended), "rate": settings.events_per_second}
+        else:
+            span = {"window_start": _iso(start), "window_end": _iso(end)}
+        record = run_record(settings, generator.model, seed, result.counts, span, result.interrupted)
+        manifest = write_manifest(settings.output_dir, record, overwrite=settings.overwrite)
+        outputs.append(f"answer key: {manifest}")
     if closing_error is not None:
         click.echo(f"error: {closing_error}", err=True)
         return 1

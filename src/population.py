@@ -77,7 +77,9 @@ def build_population(settings: Settings, rng: np.random.Generator) -> Population
     cities = home_cities(settings.market_codes)
     city = Sampler(cities.weights)
     n = settings.user_pool_size
-    home = city(rng.random(n)).astype(np.int32)
+    # Systematic sampling: every city gets its population share of the pool to within one user,
+    # so even a small pool mirrors the population; the order is then shuffled.
+    home = rng.permutation(city((rng.random() + np.arange(n)) / n)).astype(np.int32)
     platform_weights = np.array([settings.platform_weights[p] for p in PLATFORMS])
     platform, device = draw_platform_device(rng, n, platform_weights)
     rank = rng.permutation(n)

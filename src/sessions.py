@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from .config import PRODUCTS, Settings
+from .config import DEVICES, PRODUCTS, Settings
+from .journeys import Journeys, Trip, conversion_probability
 from .population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY, Population, draw_platform_device, pick
 from .reference import CHANNELS, CURRENCY_RATE, PROVIDERS, QUERY_TEMPLATES, destinations, template_flags
 from .tables import EventTables
-from .timing import MS_PER_DAY, TimeModel
+from .timing import MS_PER_DAY, TimeModel, local_hour
 
 FLIGHT, HOTEL, CAR, PACKAGE = range(4)
 MOBILE = 1
@@ -30,9 +31,9 @@ DATE_CHANGE_RATE = 0.30  # a later search moves the dates by one to three days
 HOTEL_STAR_FILTER_RATE = 0.15  # a hotel search without "5 star" still filters on 3 or 4 stars
 
 # Lead time Gamma(k=0.8, theta=30) days (Airbnb, arXiv 2601.12175: mean 21-24 days), about
-# 10 days shorter on mobile, about twice as long for packages (Koddi 2014, Expedia Group).
+# 10 days shorter on phones (MOBILE_LEAD_FACTOR), about twice as long for packages (Koddi 2014, Expedia Group).
 LEAD_SHAPE, LEAD_SCALE = 0.8, 30.0
-LEAD_MOBILE_FACTOR, LEAD_PACKAGE_FACTOR = 0.6, 2.0
+LEAD_PACKAGE_FACTOR = 2.0  # phones: MOBILE_LEAD_FACTOR, a setting
 # Nights lognormal, median 3, sigma 0.78 (Airbnb US, arXiv 2507.21298).
 NIGHTS_MEDIAN, NIGHTS_SIGMA = 3.0, 0.78
 # Travellers 1 to 6: adults-only trips of one or two dominate (Hotels.com).
@@ -94,8 +95,11 @@ class Catalogue:
     destination_price: np.ndarray
 
 
-def build_catalogue() -> Catalogue:
-    """Flatten the reference tables into arrays the simulation can index."""
+def build_catalogue(season_strength: float = 1.0) -> Catalogue:
+    """Flatten the reference tables into arrays the simulation can index.
+
+    ``season_strength`` scales how far each month's popularity of a destination departs from 1.
+    """
     templates: list[str] = []
     template_product: list[int] = []
     ranges: list[tuple[int, int]] = []
@@ -118,7 +122,7 @@ def build_catalogue() -> Catalogue:
             new.append(channel.new_share / len(channel.campaigns))
             returning.append(channel.returning_share / len(channel.campaigns))
     dest = destinations()
-    season = np.array([SEASONS[kind] for kind in dest["kind"]]).T  # 12 x destinations
+    season = 1 + season_strength * (np.array([SEASONS[kind] for kind in dest["kind"]]).T - 1)  # 12 x destinations
     by_month = season * dest["weight"].to_numpy()[None, :]
     return Catalogue(
         templates=tuple(templates),
@@ -191,7 +195,8 @@ class SessionModel:
         """Prepare the tables the draws index into."""
         self.settings = settings
         self.population = population
-        self.catalogue = build_catalogue()
+        self.catalogue = build_catalogue(settings.season_strength)
+        self.device_weights = np.array([settings.device_weights[d] for d in DEVICES])
         self.product_cdf = np.cumsum([settings.product_weights[p] for p in PRODUCTS])
         self.commission = np.array([settings.commission_by_product[p] for p in PRODUCTS])
         ctr = settings.click_through_rate
@@ -244,13 +249,13 @@ class SessionModel:
         start: np.ndarray,
         user: np.ndarray,
         city: np.ndarray,
-        seen: np.ndarray,
+        journeys: Journeys,
         finish_by: int | None = None,
     ) -> EventTables:
         """Events of sessions starting at ``start`` (sorted) for ``user`` (-1 anonymous) in ``city``.
 
-        ``seen`` marks users who have had a session before in this run; it is updated, so a
-        user's later sessions count as returning visits. With ``finish_by`` (a run of known
+        ``journeys`` holds what each logged-in user has been doing in this run (their open
+        trip); it is updated, so their later sessions continue it. With ``finish_by`` (a run of known
         length), a session that would run past it has its gaps shortened to end before it,
         so the run holds whole sessions and its funnel reads the configured rates.
         """
@@ -272,21 +277,7 @@ class SessionModel:
             cdf = np.cumsum(DEVICE_GIVEN_PLATFORM, axis=1)[platform[misfit]]
             device[misfit] = (rng.random(int(misfit.sum()))[:, None] >= cdf[:, :-1]).sum(axis=1)
 
-        # Returning visitors: seen earlier in the run, or earlier in this batch.
-        returning = np.zeros(n, dtype=bool)
-        idx = np.flatnonzero(logged_in)
-        if len(idx):
-            _, first = np.unique(user[idx], return_index=True)
-            returning[idx] = seen[user[idx]]
-            later = np.ones(len(idx), dtype=bool)
-            later[first] = False
-            returning[idx[later]] = True
-            seen[user[idx]] = True
-        utm = np.where(
-            returning, pick(cat.utm_returning_cdf, rng.random(n)), pick(cat.utm_new_cdf, rng.random(n))
-        ).astype(np.int16)
-
-        # The trip: product, destination (seasonal), dates, party.
+        # The trip: product, destination (seasonal), dates, party; a returning user may go on with theirs.
         product = pick(self.product_cdf / self.product_cdf[-1], rng.random(n)).astype(np.int8)
         month = (start.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64) % 12).astype(np.int64)
         dest = np.empty(n, dtype=np.int32)
@@ -295,15 +286,25 @@ class SessionModel:
             rows = month == m
             dest[rows] = pick(cat.destination_cdf_by_month[m], u[rows])
         lead = rng.gamma(LEAD_SHAPE, LEAD_SCALE, n)
-        lead *= np.where(device == MOBILE, LEAD_MOBILE_FACTOR, 1.0) * np.where(
+        lead *= np.where(device == MOBILE, s.mobile_lead_factor, 1.0) * np.where(
             product == PACKAGE, LEAD_PACKAGE_FACTOR, 1
         )
-        start_day = start // MS_PER_DAY + np.round(lead).astype(np.int64)
-        nights = np.clip(np.round(_lognormal(rng, NIGHTS_MEDIAN, NIGHTS_SIGMA, n)), 1, 30).astype(np.int64)
-        travelers = (pick(np.cumsum(TRAVELERS), rng.random(n)) + 1).astype(np.int64)
-        base_template = cat.template_range[product, 0] + (
-            rng.random(n) * (cat.template_range[product, 1] - cat.template_range[product, 0])
-        ).astype(np.int64)
+        day = start // MS_PER_DAY
+        fresh = Trip(
+            destination=dest,
+            product=product,
+            start_day=day + np.round(lead).astype(np.int64),
+            nights=np.clip(np.round(_lognormal(rng, NIGHTS_MEDIAN, NIGHTS_SIGMA, n)), 1, 30).astype(np.int64),
+            travelers=(pick(np.cumsum(TRAVELERS), rng.random(n)) + 1).astype(np.int64),
+            template=cat.template_range[product, 0]
+            + (rng.random(n) * (cat.template_range[product, 1] - cat.template_range[product, 0])).astype(np.int64),
+        )
+        trip, visits = journeys.assign(rng, user, day, fresh)
+        dest, product, start_day = trip.destination, trip.product.astype(np.int8), trip.start_day
+        nights, travelers, base_template = trip.nights, trip.travelers, trip.template
+        utm = np.where(
+            visits.returning, pick(cat.utm_returning_cdf, rng.random(n)), pick(cat.utm_new_cdf, rng.random(n))
+        ).astype(np.int16)
         results_base = _lognormal(rng, RESULTS_MEDIAN[product], RESULTS_SIGMA, n)
 
         # Searches: 1 + geometric refinements, capped.
@@ -392,9 +393,22 @@ class SessionModel:
         result_num = (dest[ss[ci]].astype(np.int64) + 1) * 100_000 + item
 
         # Conversions: at most one per click; the booking is the clicked result at its price.
-        converted = rng.random(nc) < s.conversion_rate
+        session_of_click = ss[ci]
+        hour = local_hour(start, pop.cities.timezone_code[city], pop.cities.timezone_names)[session_of_click]
+        chance = conversion_probability(
+            s.conversion_rate,
+            visits.visit[session_of_click],
+            visits.first_day[session_of_click],
+            device[session_of_click],
+            hour,
+            s.journey_weights,
+            self.device_weights,
+            s.night_conversion_factor,
+        )
+        converted = rng.random(nc) < chance
         vi = np.flatnonzero(converted)
         value = price[vi]
+        journeys.close(user[session_of_click[vi]])
         commission = np.round(value * self.commission[c_product[vi]], 2)
 
         # Timeline: search, its click, its conversion, then the next search.

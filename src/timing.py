@@ -11,6 +11,7 @@ that follow the rhythm exactly.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -100,3 +101,19 @@ class TimeModel:
         """Probability of keeping a candidate start at ``t_ms`` for a user in ``zone``: rhythm over its peak."""
         local = t_ms + self.offset_ms(t_ms, zone)
         return WEEK_RHYTHM[hour_of_week(local)] / RHYTHM_MAX
+
+
+@cache
+def _offset_at_hour(zone: str, hour: int) -> int:
+    """UTC offset in ms of ``zone`` during the UTC hour ``hour`` (hours since the epoch)."""
+    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(hours=hour)
+    offset = instant.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+    return int(offset.total_seconds() * 1000)
+
+
+def local_hour(t_ms: np.ndarray, zone: np.ndarray, zone_names: tuple[str, ...]) -> np.ndarray:
+    """Local hour of day (0-23) of instants ``t_ms`` in the zones coded ``zone``."""
+    hours = t_ms // MS_PER_HOUR
+    pairs, inverse = np.unique(np.stack([zone, hours]), axis=1, return_inverse=True)
+    offsets = np.array([_offset_at_hour(zone_names[z], int(h)) for z, h in pairs.T], dtype=np.int64)
+    return ((t_ms + offsets[inverse.ravel()]) // MS_PER_HOUR) % 24

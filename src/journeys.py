@@ -1,0 +1,149 @@
+"""Journeys across sessions: logged-in users come back to the trip they are planning, and book.
+
+A logged-in user has at most one open trip: a destination, a product, dates and a party.
+A later session of theirs continues it (same destination and dates, so the lead time
+shrinks as the trip draws near) with probability RETURN_TRIP_RATE while the trip is
+still ahead and was opened less than JOURNEY_DAYS ago; otherwise it opens a new trip.
+Anonymous sessions are one-off. Booking ends a trip.
+
+Who books: each click's chance of a booking is weighted by when in the journey it
+comes (the first search day and a return after several visits book most; Expedia and
+Sojern: many visits before a booking, the first search day the likeliest single day),
+by device (desktop takes most bookings, Criteo 2018), and by the local hour (night
+sessions convert badly, Thomas Cook 2017); the weights are then scaled over the batch
+so that conversions / clicks still reads CONVERSION_RATE exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+JOURNEY_DAYS = 45  # Expedia/Millward Brown 2013: visits spread over the 45 days before a booking
+NIGHT_HOURS = range(0, 6)  # local hours whose sessions convert at NIGHT_CONVERSION_FACTOR
+
+
+@dataclass
+class Trip:
+    """What a session is about, one entry per session."""
+
+    destination: np.ndarray
+    product: np.ndarray
+    start_day: np.ndarray  # days since the epoch of departure, check-in or pick-up
+    nights: np.ndarray
+    travelers: np.ndarray
+    template: np.ndarray  # the query template the user starts from
+
+    def take(self, rows: np.ndarray) -> Trip:
+        """The trips of some sessions."""
+        return Trip(*(getattr(self, f.name)[rows] for f in fields(self)))
+
+
+@dataclass
+class Visits:
+    """Where each session stands in its user's journey."""
+
+    returning: np.ndarray  # the user had a session before in this run
+    visit: np.ndarray  # 1 for the session that opened the trip, then 2, 3, ...
+    first_day: np.ndarray  # the session is on the day the trip was opened
+
+
+class Journeys:
+    """The open trip of every logged-in user, carried from one batch of sessions to the next."""
+
+    def __init__(self, users: int, return_rate: float) -> None:
+        """No user has been seen or has a trip yet."""
+        self.return_rate = return_rate
+        self.seen = np.zeros(users, dtype=bool)
+        self.open = np.zeros(users, dtype=bool)
+        self.visits = np.zeros(users, dtype=np.int64)
+        self.opened_day = np.zeros(users, dtype=np.int64)
+        self.trip = Trip(
+            destination=np.zeros(users, dtype=np.int32),
+            product=np.zeros(users, dtype=np.int8),
+            start_day=np.zeros(users, dtype=np.int64),
+            nights=np.zeros(users, dtype=np.int64),
+            travelers=np.zeros(users, dtype=np.int64),
+            template=np.zeros(users, dtype=np.int64),
+        )
+
+    def assign(self, rng: np.random.Generator, user: np.ndarray, day: np.ndarray, fresh: Trip) -> tuple[Trip, Visits]:
+        """Trips of sessions (sorted by start) of ``user`` (-1 anonymous) on ``day``.
+
+        ``fresh`` holds a newly drawn trip for every session; a session continuing its
+        user's open trip takes that trip instead. A user's sessions are handled in order,
+        so a second session in the same batch can continue the trip the first one opened.
+        """
+        n = len(user)
+        trip = fresh.take(np.arange(n))
+        visits = Visits(np.zeros(n, dtype=bool), np.ones(n, dtype=np.int64), np.ones(n, dtype=bool))
+        logged = np.flatnonzero(user >= 0)
+        if not len(logged):
+            return trip, visits
+        # Rank of each session among its user's sessions in this batch (0 for the first).
+        order = logged[np.argsort(user[logged], kind="stable")]
+        users = user[order]
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        keep = rng.random(n) < self.return_rate
+        state = self.trip
+        for r in range(int(rank.max()) + 1):
+            rows = order[rank == r]
+            u = user[rows]
+            visits.returning[rows] = self.seen[u]
+            self.seen[u] = True
+            going_on = self.open[u] & (state.start_day[u] > day[rows])
+            going_on &= (day[rows] - self.opened_day[u] < JOURNEY_DAYS) & keep[rows]
+            cont, new = rows[going_on], rows[~going_on]
+            uc, un = user[cont], user[new]
+            for f in fields(Trip):
+                getattr(trip, f.name)[cont] = getattr(state, f.name)[uc]
+                getattr(state, f.name)[un] = getattr(fresh, f.name)[new]
+            self.visits[uc] += 1
+            self.visits[un] = 1
+            self.opened_day[un] = day[new]
+            self.open[un] = True
+            visits.visit[rows] = self.visits[u]
+            visits.first_day[rows] = self.opened_day[u] == day[rows]
+        return trip, visits
+
+    def close(self, user: np.ndarray) -> None:
+        """These users booked: their trips are done."""
+        self.open[user[user >= 0]] = False
+
+
+def conversion_probability(
+    rate: float,
+    visit: np.ndarray,
+    first_day: np.ndarray,
+    device: np.ndarray,
+    local_hour: np.ndarray,
+    journey_weights: dict[str, float],
+    device_weights: np.ndarray,
+    night_factor: float,
+) -> np.ndarray:
+    """The chance that each click is booked, averaging exactly ``rate`` over the clicks given.
+
+    ``journey_weights`` has ``first`` (the day a trip was opened), ``middle`` (visits 2 and
+    3 on later days) and ``later`` (the fourth visit on); anonymous sessions count as first.
+    """
+    weight = np.where(
+        first_day, journey_weights["first"], np.where(visit >= 4, journey_weights["later"], journey_weights["middle"])
+    )
+    weight = weight * device_weights[device] * np.where(np.isin(local_hour, NIGHT_HOURS), night_factor, 1.0)
+    if not len(weight) or weight.sum() == 0:
+        return np.full(len(weight), rate)
+    probability = rate * weight / weight.mean()
+    # Rescale what is left after capping at 1 (a high rate with strong weights), a few rounds.
+    for _ in range(5):
+        capped = probability >= 1
+        if not capped.any():
+            break
+        probability = np.minimum(probability, 1.0)
+        free = ~capped
+        missing = rate * len(probability) - probability.sum()
+        if missing <= 0 or not free.any():
+            break
+        probability[free] *= 1 + missing / probability[free].sum()
+    return np.minimum(probability, 1.0)

@@ -1,0 +1,173 @@
+"""The answer key written beside every run: seed, settings, window, counts and the model's true parameters.
+
+A pipeline's tests can compare what they compute from the events with these numbers;
+the report reads them as its targets.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import DEVICES, PLATFORMS, PRODUCTS, Settings, mask_password
+from .journeys import JOURNEY_DAYS, NIGHT_HOURS
+from .models import EVENT_TYPES, file_name
+from .population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY, ZIPF_EXPONENT, ZIPF_OFFSET
+from .reference import CHANNELS
+from .sessions import (
+    AIRFARE_ONE_WAY,
+    AIRFARE_ROUND,
+    CAR_DAY,
+    HOTEL_NIGHT,
+    LEAD_PACKAGE_FACTOR,
+    LEAD_SCALE,
+    LEAD_SHAPE,
+    MAX_SEARCHES,
+    NIGHTS_MEDIAN,
+    NIGHTS_SIGMA,
+    PACKAGE_HOTEL_MARKUP,
+    SESSION_TIMEOUT_MS,
+    SessionModel,
+)
+from .timing import DAY_OF_WEEK, HOUR_OF_DAY
+
+MANIFEST = "manifest.json"
+
+
+def settings_record(settings: Settings) -> dict[str, Any]:
+    """Every setting by its environment variable name, secrets masked, in JSON types."""
+    record: dict[str, Any] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if name == "redis_password" and value is not None:
+            value = "***"
+        elif name == "redis_url" and value is not None:
+            value = mask_password(value)
+        record[name.upper()] = value
+    return record
+
+
+def true_parameters(settings: Settings, model: SessionModel) -> dict[str, Any]:
+    """The parameters the events were drawn from, as a pipeline would want to check them."""
+    decay, page = settings.click_position_decay, settings.page_size
+    ranks = np.arange(1, page + 1, dtype=float) ** -decay
+    return {
+        "funnel": {
+            "click_through_rate": settings.click_through_rate,
+            "conversion_rate": settings.conversion_rate,
+            "zero_result_rate": model.zero_rate,
+            "click_probability_given_results": model.click_given_results,
+            "clicks_per_search_at_most": 1,
+            "conversions_per_click_at_most": 1,
+        },
+        "click_model": {
+            "kind": "position-based, one click at most per search",
+            "examination": f"1/rank^{decay}",
+            "page_size": page,
+            "click_share_by_rank_full_first_page": (ranks / ranks.sum()).round(4).tolist(),
+        },
+        "sessions": {
+            "searches_per_session_mean": settings.searches_per_session,
+            "searches_per_session_cap": MAX_SEARCHES,
+            "session_timeout_minutes": SESSION_TIMEOUT_MS / 60_000,
+            "anonymous_rate": settings.anonymous_rate,
+            "habit_loyalty": HABIT_LOYALTY,
+            "user_activity": f"Zipf-Mandelbrot (rank + {ZIPF_OFFSET:g})^-{ZIPF_EXPONENT:g}",
+        },
+        "journeys": {
+            "return_trip_rate": settings.return_trip_rate,
+            "journey_days": JOURNEY_DAYS,
+            "conversion_weights": settings.journey_weights,
+            "device_conversion_weights": settings.device_weights,
+            "night_conversion_factor": settings.night_conversion_factor,
+            "night_hours": [NIGHT_HOURS.start, NIGHT_HOURS.stop - 1],
+        },
+        "devices": {
+            "platform_shares": settings.platform_weights,
+            "device_given_platform": {
+                p: dict(zip(DEVICES, DEVICE_GIVEN_PLATFORM[i].tolist(), strict=True)) for i, p in enumerate(PLATFORMS)
+            },
+        },
+        "trips": {
+            "product_shares": settings.product_weights,
+            "lead_time_days": {"gamma_shape": LEAD_SHAPE, "gamma_scale": LEAD_SCALE},
+            "mobile_lead_factor": settings.mobile_lead_factor,
+            "package_lead_factor": LEAD_PACKAGE_FACTOR,
+            "nights": {"lognormal_median": NIGHTS_MEDIAN, "lognormal_sigma": NIGHTS_SIGMA},
+            "season_strength": settings.season_strength,
+        },
+        "money": {
+            "hotel_night_mean_usd": HOTEL_NIGHT,
+            "airfare_round_trip_mean_usd": AIRFARE_ROUND,
+            "airfare_one_way_mean_usd": AIRFARE_ONE_WAY,
+            "car_day_mean_usd": CAR_DAY,
+            "package_hotel_markup": PACKAGE_HOTEL_MARKUP,
+            "commission_rates": settings.commission_by_product,
+        },
+        "rhythm": {
+            "hour_of_day_share_local": HOUR_OF_DAY.round(5).tolist(),
+            "day_of_week_share_local_monday_first": DAY_OF_WEEK.round(5).tolist(),
+        },
+        "channels": [
+            {
+                "source": c.source,
+                "medium": c.medium,
+                "campaigns": list(c.campaigns),
+                "new_share": c.new_share,
+                "returning_share": c.returning_share,
+            }
+            for c in CHANNELS
+        ],
+        "markets": list(settings.market_codes) if settings.market_codes else "ALL",
+        "products": list(PRODUCTS),
+    }
+
+
+def run_record(
+    settings: Settings, model: SessionModel, seed: int, counts: dict[str, int], span: dict[str, Any], interrupted: bool
+) -> dict[str, Any]:
+    """The manifest entry of one run."""
+    return {
+        "seed": seed,
+        "written_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "mode": settings.mode,
+        **span,
+        "counts": counts,
+        "interrupted": interrupted,
+        "files": {t: file_name(t) for t in EVENT_TYPES},
+        "settings": settings_record(settings),
+        "parameters": true_parameters(settings, model),
+    }
+
+
+def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> Path:
+    """Write ``manifest.json``: this run's record at the top, and every run into these files under ``runs``.
+
+    The files are appended to run after run, so their totals are the sum over ``runs``.
+    """
+    path = directory / MANIFEST
+    runs: list[dict[str, Any]] = []
+    if not overwrite and path.exists():
+        try:
+            runs = list(json.loads(path.read_text(encoding="utf-8")).get("runs", []))
+        except (OSError, ValueError, AttributeError):
+            runs = []
+    runs.append({k: record[k] for k in ("seed", "written_at", "mode", "counts", "interrupted") if k in record})
+    totals = {t: sum(run["counts"].get(t, 0) for run in runs) for t in EVENT_TYPES}
+    document = {**record, "totals_in_files": totals, "runs": runs}
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def read_manifest(directory: Path) -> dict[str, Any] | None:
+    """The manifest beside a run's files, or None if there is none (or it does not parse)."""
+    try:
+        document = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
