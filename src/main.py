@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -244,6 +245,47 @@ def cli(ctx: click.Context, /, rate: str | None, **flags: Any) -> int:
     flags["events_per_second"] = rate
     flags["batch_rate"] = rate
     return _generate(flags)
+
+
+@cli.command()
+@click.option("--input", "input_dir", metavar="DIR", help="Directory of the JSONL files. [OUTPUT_DIR]")
+@click.option("--out", "out_file", metavar="FILE", help="The HTML page to write. [DIR/report.html]")
+@click.option("--quiet", "-q", is_flag=True, default=None, help="Print nothing but errors.")
+def report(input_dir: str | None, out_file: str | None, quiet: bool | None) -> int:
+    r"""Measure a run's events against their targets: report.html and report.json.
+
+    \b
+    Examples:
+      python -m src.main report                      # reads OUTPUT_DIR
+      python -m src.main report --input ./data/raw --out /tmp/report.html
+    """
+    from .report import ReportError, build_report
+    from .report_page import write
+
+    directory = Path(input_dir) if input_dir else load_settings({}).output_dir
+    html_path = Path(out_file) if out_file else directory / "report.html"
+    json_path = html_path.with_suffix(".json")
+    try:
+        data = build_report(directory)
+        write(data, html_path, json_path)
+    except ReportError as exc:
+        raise SettingsError(str(exc)) from None
+    except OSError as exc:
+        raise SettingsError(f"--out={html_path}: cannot write ({exc.strerror or exc})") from None
+    if not quiet:
+        for problem in data["problems"][:20]:
+            where = f"{problem['file']}" + (f", line {problem['line']}" if problem["line"] is not None else "")
+            click.echo(f"warning: {where}: {problem['problem']}", err=True)
+        funnel = data["funnel"]
+        failing = [k for k, v in data["integrity"].items() if (sum(v.values()) if isinstance(v, dict) else v)]
+        click.echo(
+            f"report: {html_path} and {json_path}\n"
+            f"CTR {100 * (funnel['click_through_rate']['value'] or 0):.2f} %, "
+            f"CVR {100 * (funnel['conversion_rate']['value'] or 0):.2f} %; "
+            + ("integrity: all checks 0" if not failing else f"integrity: {', '.join(failing)} not 0"),
+            err=True,
+        )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

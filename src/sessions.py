@@ -25,7 +25,7 @@ MOBILE = 1
 MAX_SEARCHES = 40  # a session longer than this is a bot, not a traveller
 
 # Refining a trip (Jansen, Booth and Spink 2009: 1.6 to under 3 queries a session).
-NEXT_PAGE_RATE = 0.10  # a later search asks for the next page of the one before
+NEXT_PAGE_RATE = 0.05  # a later search asks for the next page of the one before
 REPHRASE_RATE = 0.25  # a later search uses another template for the same trip
 DATE_CHANGE_RATE = 0.30  # a later search moves the dates by one to three days
 HOTEL_STAR_FILTER_RATE = 0.15  # a hotel search without "5 star" still filters on 3 or 4 stars

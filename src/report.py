@@ -1,0 +1,228 @@
+"""The realism report: measure a directory of generated events against their targets.
+
+DuckDB reads the three JSONL files (line by line, so a malformed line is reported with
+its file and number and the rest is still measured), and every figure is computed in
+SQL. Targets come from the run's ``manifest.json`` when it is there, and otherwise from
+the defaults; published figures come from ``shared/spec/REALISM.md``. ``report_page``
+turns the result into a self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .config import Settings
+from .manifest import read_manifest, true_parameters
+from .models import EVENT_TYPES, file_name
+from .reference import USD_RATES, all_cities, countries
+from .sessions import SessionModel
+
+# Sistrix 2020 (80M keywords): CTR by rank, ranks 1-4 and 10 published, 5-9 from its fit 31.7 k^-1.06.
+SISTRIX_CTR = [28.5, 15.7, 11.0, 8.0, 5.9, 4.9, 4.1, 3.6, 3.1, 2.5]
+BACKLINKO = {"rank_1_ctr": 0.317, "rank_2_ctr": 0.247, "top_3_share_of_clicks": 0.75}
+REALISM = {
+    "lead_time_mean_days": [21, 24],
+    "lead_time_share_within_7_days": 0.415,
+    "lead_time_share_within_30_days": 0.80,
+    "nights_mean": 4.0,
+    "nights_median": [2, 3],
+    "hotel_night_usd": 155.62,
+    "airfare_round_trip_usd": 469.0,
+    "car_day_usd": [55, 85],
+    "searches_per_session": [1.6, 3.0],
+    "visit_minutes_mobile": 6.0,
+    "returning_visitor_share": 0.32,
+    "mobile_traffic_share": 0.55,
+    "smartphone_booking_value_vs_desktop": 0.57,
+    "desktop_share_of_bookings": {"flight": 0.78, "hotel": 0.61, "car": 0.60, "package": 0.68},
+    "commission": {"flight": 0.0, "hotel": 0.15, "car": [0.03, 0.05], "package": 0.10},
+}
+
+_STRUCTURES = {
+    "search": """{"event_id":"VARCHAR","event_type":"VARCHAR","timestamp":"VARCHAR","user_id":"VARCHAR",
+        "session_id":"VARCHAR","query":"VARCHAR","results_count":"BIGINT","page":"BIGINT","platform":"VARCHAR",
+        "device_type":"VARCHAR","geo":{"country":"VARCHAR","city":"VARCHAR"},"utm_source":"VARCHAR",
+        "utm_medium":"VARCHAR","utm_campaign":"VARCHAR","filters":{"start_date":"VARCHAR","end_date":"VARCHAR",
+        "travelers":"BIGINT","max_price":"DOUBLE","min_stars":"BIGINT"}}""",
+    "click": """{"event_id":"VARCHAR","event_type":"VARCHAR","timestamp":"VARCHAR","user_id":"VARCHAR",
+        "session_id":"VARCHAR","search_event_id":"VARCHAR","result_position":"BIGINT","result_id":"VARCHAR",
+        "result_type":"VARCHAR","result_price":"DOUBLE","result_provider":"VARCHAR","result_destination":"VARCHAR"}""",
+    "conversion": """{"event_id":"VARCHAR","event_type":"VARCHAR","timestamp":"VARCHAR","user_id":"VARCHAR",
+        "session_id":"VARCHAR","click_event_id":"VARCHAR","booking_value":"DOUBLE","commission":"DOUBLE",
+        "currency":"VARCHAR","product_type":"VARCHAR","provider":"VARCHAR"}""",
+}
+_UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+_COMMON_CHECKS = f"""regexp_full_match(coalesce(j.event_id, ''), '{_UUID}')
+    AND regexp_full_match(coalesce(j.timestamp, ''), '\\d{{4}}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{{3}}Z')
+    AND (j.user_id IS NULL OR regexp_full_match(j.user_id, 'user_\\d+'))
+    AND regexp_full_match(coalesce(j.session_id, ''), 'sess_[0-9a-f]{{16}}')"""
+_SCHEMA_CHECKS = {
+    "search": """j.event_type = 'search' AND j.query IS NOT NULL AND j.results_count >= 0 AND j.page >= 1
+        AND j.platform IN ('web', 'ios', 'android') AND j.device_type IN ('desktop', 'mobile', 'tablet')
+        AND regexp_full_match(coalesce(j.geo.country, ''), '[A-Z]{2}') AND j.geo.city IS NOT NULL
+        AND j.filters.start_date IS NOT NULL AND j.filters.travelers >= 1""",
+    "click": f"""j.event_type = 'click' AND regexp_full_match(coalesce(j.search_event_id, ''), '{_UUID}')
+        AND j.result_position >= 1 AND j.result_id IS NOT NULL AND j.result_price >= 0
+        AND j.result_type IN ('flight', 'hotel', 'car', 'package') AND j.result_provider IS NOT NULL""",
+    "conversion": f"""j.event_type = 'conversion' AND regexp_full_match(coalesce(j.click_event_id, ''), '{_UUID}')
+        AND j.booking_value >= 0 AND j.commission >= 0 AND regexp_full_match(coalesce(j.currency, ''), '[A-Z]{{3}}')
+        AND j.product_type IN ('flight', 'hotel', 'car', 'package') AND j.provider IS NOT NULL""",
+}
+
+
+class ReportError(ValueError):
+    """The input cannot be reported on at all (no directory, no event file); one line for the user."""
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a binomial rate."""
+    if trials == 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _rate(successes: int, trials: int, target: float | None) -> dict[str, Any]:
+    low, high = wilson(successes, trials)
+    value = successes / trials if trials else None
+    entry: dict[str, Any] = {"value": value, "numerator": successes, "denominator": trials, "ci95": [low, high]}
+    if target is not None:
+        entry["target"] = target
+        entry["within_ci"] = low <= target <= high
+    return entry
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _first(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The first row of a query (all rows are fetched: DuckDB wants each result finished)."""
+    rows = con.execute(sql).fetchall()
+    return tuple(rows[0]) if rows else ()
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    return _first(con, sql)[0]
+
+
+def _load(con: duckdb.DuckDBPyConnection, directory: Path, problems: list[dict[str, Any]]) -> dict[str, int]:
+    """Read each file as lines, parse the valid ones, and note malformed lines and schema failures."""
+    failures: dict[str, int] = {}
+    for event_type in EVENT_TYPES:
+        path = directory / file_name(event_type)
+        raw, table = f"raw_{event_type}", f"j_{event_type}"
+        if path.exists() and path.stat().st_size > 0:
+            con.execute(
+                f"""CREATE TABLE {raw} AS SELECT row_number() OVER () AS line_no, line FROM read_csv(?,
+                columns={{'line': 'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false,
+                auto_detect=false, max_line_size=100000000, strict_mode=false)""",
+                [str(path)],
+            )
+        else:
+            problems.append({"file": path.name, "line": None, "problem": "missing or empty"})
+            con.execute(f"CREATE TABLE {raw} (line_no BIGINT, line VARCHAR)")
+        for line_no, line in con.execute(
+            f"SELECT line_no, left(line, 80) FROM {raw} WHERE NOT coalesce(json_valid(line), false) ORDER BY line_no"
+        ).fetchall():
+            problems.append({"file": path.name, "line": line_no, "problem": f"not JSON: {line!r}"})
+        con.execute(
+            f"""CREATE TABLE {table} AS SELECT line_no, from_json(line, '{" ".join(_STRUCTURES[event_type].split())}') AS j
+            FROM {raw} WHERE coalesce(json_valid(line), false)"""
+        )
+        checks = f"({_COMMON_CHECKS}) AND ({_SCHEMA_CHECKS[event_type]})"
+        bad = con.execute(
+            f"SELECT line_no FROM {table} WHERE NOT coalesce({checks}, false) ORDER BY line_no"
+        ).fetchall()
+        failures[event_type] = len(bad)
+        problems.extend({"file": path.name, "line": n, "problem": "does not match the schema"} for (n,) in bad[:20])
+        con.execute(f"DELETE FROM {table} WHERE NOT coalesce({checks}, false)")
+        con.execute(f"DROP TABLE {raw}")
+    return failures
+
+
+def _flatten(con: duckdb.DuckDBPyConnection) -> None:
+    """Typed tables: s (searches), c (clicks), v (conversions), sessions, with UTC and local times."""
+    ts = "strptime(j.timestamp, '%Y-%m-%dT%H:%M:%S.%gZ')"
+    con.execute(f"""CREATE TABLE s AS SELECT line_no, j.event_id AS event_id, {ts} AS ts, j.user_id AS user_id,
+        j.session_id AS session_id, j.results_count AS results_count, j.page AS page, j.platform AS platform,
+        j.device_type AS device, j.geo.country AS country, j.geo.city AS city, j.utm_source AS utm_source,
+        j.utm_medium AS utm_medium, j.utm_campaign AS utm_campaign, TRY_CAST(j.filters.start_date AS DATE) AS start_date,
+        TRY_CAST(j.filters.end_date AS DATE) AS end_date, j.filters.travelers AS travelers FROM j_search""")
+    con.execute(f"""CREATE TABLE c AS SELECT line_no, j.event_id AS event_id, {ts} AS ts, j.user_id AS user_id,
+        j.session_id AS session_id, j.search_event_id AS search_event_id, j.result_position AS position,
+        j.result_type AS product, j.result_price AS price, j.result_provider AS provider FROM j_click""")
+    con.execute(f"""CREATE TABLE v AS SELECT line_no, j.event_id AS event_id, {ts} AS ts, j.user_id AS user_id,
+        j.session_id AS session_id, j.click_event_id AS click_event_id, j.booking_value AS value,
+        j.commission AS commission, j.currency AS currency, j.product_type AS product FROM j_conversion""")
+    cities = all_cities().sort("population", descending=True).unique(["country", "name"], keep="first")
+    con.register("city_zones", cities.select("country", "name", "timezone", "population").to_arrow())
+    currency = countries().select("code", "currency").to_arrow()
+    con.register("country_currency", currency)
+    con.execute("CREATE TABLE usd_rates (currency VARCHAR, rate DOUBLE)")
+    con.executemany("INSERT INTO usd_rates VALUES (?, ?)", list(USD_RATES.items()))
+    con.execute("""CREATE TABLE sessions AS SELECT session_id, any_value(user_id) AS user_id, any_value(platform) AS platform,
+        any_value(device) AS device, any_value(country) AS country, any_value(city) AS city,
+        any_value(utm_source) AS utm_source, any_value(utm_medium) AS utm_medium, min(ts) AS first_search,
+        count(*) AS searches FROM s GROUP BY session_id""")
+    con.execute("""CREATE TABLE session_zone AS SELECT x.session_id, coalesce(z.timezone, 'UTC') AS timezone,
+        coalesce(r.rate, 1.0) AS usd_rate FROM sessions x LEFT JOIN city_zones z ON z.country = x.country AND z.name = x.city
+        LEFT JOIN country_currency k ON k.code = x.country LEFT JOIN usd_rates r ON r.currency = k.currency""")
+    con.execute("""CREATE TABLE events AS SELECT e.kind, e.session_id,
+        timezone(z.timezone, e.ts AT TIME ZONE 'UTC') AS local_ts FROM (
+            SELECT 'search' AS kind, session_id, ts FROM s UNION ALL SELECT 'click', session_id, ts FROM c
+            UNION ALL SELECT 'conversion', session_id, ts FROM v) e JOIN session_zone z USING (session_id)""")
+
+
+def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
+    """Measure the events in ``directory``; every figure, target and problem, as JSON-ready data."""
+    if not directory.is_dir():
+        raise ReportError(f"--input={directory}: not a directory; point it at the OUTPUT_DIR of a run")
+    if not any((directory / file_name(t)).exists() for t in EVENT_TYPES):
+        raise ReportError(f"--input={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
+    manifest = read_manifest(directory)
+    settings = (
+        Settings(
+            **{
+                k.lower(): v
+                for k, v in manifest["settings"].items()
+                if k.lower() in Settings.model_fields and v is not None and k.lower() not in ("redis_password",)
+            }
+        )
+        if manifest
+        else Settings()
+    )
+    parameters = manifest["parameters"] if manifest else true_parameters(settings, _model_for(settings))
+    problems: list[dict[str, Any]] = []
+    con = duckdb.connect()
+    schema_failures = _load(con, directory, problems)
+    _flatten(con)
+    from .report_figures import figures  # the SQL of each section
+
+    report: dict[str, Any] = {
+        "input": str(directory),
+        "targets_from": "manifest.json" if manifest else "default settings (no manifest.json beside the files)",
+        "counts": {t: _one(con, f"SELECT count(*) FROM {k}") for t, k in zip(EVENT_TYPES, "scv", strict=True)},
+        **figures(con, settings, parameters, top_cities),
+    }
+    report["integrity"]["schema_failures"] = schema_failures
+    report["integrity"]["malformed_lines"] = sum(1 for p in problems if str(p["problem"]).startswith("not JSON"))
+    report["problems"] = problems[:200]
+    report["manifest"] = (
+        {k: manifest[k] for k in ("seed", "window_start", "window_end", "mode") if k in manifest} if manifest else None
+    )
+    return report
+
+
+def _model_for(settings: Settings) -> SessionModel:
+    from .generator import EventGenerator
+
+    return EventGenerator(settings, 0).model
