@@ -6,7 +6,7 @@ OUTPUT_DIR ?= ./data/raw
 COUNT ?= 10000
 REDIS_PORT ?= 6379
 
-.PHONY: install install-dev generate stream test test-all lint schemas bench bench-redis redis-up redis-down clean
+.PHONY: install install-dev generate report stream test test-all lint schemas bench bench-redis redis-up redis-down clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ install-dev: $(VENV)/.installed-dev
 ## Generate COUNT events (default 10,000) into OUTPUT_DIR (default ./data/raw).
 generate: install
 	OUTPUT_DIR=$(OUTPUT_DIR) $(PY) -m src.main --count $(COUNT)
+
+## Measure the events in OUTPUT_DIR: report.html and report.json beside them.
+report: install
+	$(PY) -m src.main report --input $(OUTPUT_DIR)
 
 ## Stream live traffic at RATE events/s (default 10) into Redis until Ctrl-C (see redis-up).
 RATE ?= 10

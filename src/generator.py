@@ -142,7 +142,7 @@ class EventGenerator:
             wanted = rate * (t1 - start_ms) / 1000 - due
             if end_ms is not None:
                 wanted = min(wanted, (rate * (end_ms - start_ms) / 1000 - generated) / per_session)
-            sessions = int(wanted) if wanted >= 1 else 0
+            sessions = int(wanted + 0.5) if wanted > 0 else 0  # rounded: a run ends neither short nor over
             if sessions:
                 new = self._sessions(_rng(self.seed, 2, index), sessions, t0, t1, None, finish_by=end_ms).sort()
                 if end_ms is not None:

@@ -381,6 +381,23 @@ td,th{border:1px solid #e2e8f0;padding:.25rem .6rem;text-align:right}th{backgrou
 svg{max-width:100%;height:auto}.meta{color:#4a5568}"""
 
 
+# The page reads without script; this one only says on the console whether every chart has a size,
+# so a browser test (or a curious reader's console) can tell that the charts rendered.
+# It also notes every console error and failed resource on the page's <body>, where a headless
+# browser's DOM dump shows them.
+WATCH_ERRORS = """window.pageErrors=[];window.addEventListener('error',function(e){
+window.pageErrors.push(String(e.message||(e.target&&(e.target.src||e.target.href))||'error'));},true);
+var consoleError=console.error;console.error=function(){
+window.pageErrors.push(Array.prototype.join.call(arguments,' '));consoleError.apply(console,arguments);};"""
+CHECK_CHARTS = """(function(){var charts=document.querySelectorAll('figure.chart');var empty=[];
+charts.forEach(function(f){var s=f.querySelector('svg');var b=s&&s.getBoundingClientRect();
+if(!s||b.width<50||b.height<50){empty.push(f.dataset.chart);}});
+if(empty.length){console.error('charts not rendered: '+empty.join(', '));}
+else{console.log('charts rendered: '+charts.length);}
+document.body.setAttribute('data-charts-rendered',String(charts.length-empty.length));
+document.body.setAttribute('data-console-errors',JSON.stringify(window.pageErrors));})();"""
+
+
 def render(report: dict[str, Any]) -> str:
     """The whole page."""
     manifest = report.get("manifest") or {}
@@ -407,7 +424,8 @@ def render(report: dict[str, Any]) -> str:
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>SearchFlow realism report</title>'
-        f"<style>{STYLE}</style></head><body><h1>SearchFlow realism report</h1>{meta}{body}</body></html>"
+        f"<script>{WATCH_ERRORS}</script><style>{STYLE}</style></head><body><h1>SearchFlow realism report</h1>"
+        f"{meta}{body}<script>{CHECK_CHARTS}</script></body></html>"
     )
 
 

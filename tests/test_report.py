@@ -1,0 +1,152 @@
+"""The realism report: what it measures on seeded runs, how it treats bad input, and the answer key."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from src.models import file_name
+
+from .conftest import run_cli
+
+# The issue's run: one million events over 28 days, seed 1 (ending at a fixed hour, so it repeats).
+RUN = ["--count", "1000000", "--days", "28", "--end", "2026-11-29", "--seed", "1", "--overwrite"]
+
+
+@pytest.fixture(scope="session")
+def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """1,000,000 events over 28 days (seed 1), with their manifest, and the report on them.
+
+    A 95 % interval misses its target for one seed in twenty; this run is the one the issue names.
+    """
+    directory = tmp_path_factory.mktemp("reported")
+    result = run_cli(*RUN, env={"OUTPUT_DIR": str(directory)})
+    assert result.returncode == 0, result.stderr
+    report = run_cli("report", "--input", str(directory))
+    assert report.returncode == 0, report.stderr
+    assert "integrity: all checks 0" in report.stderr
+    return directory, json.loads((directory / "report.json").read_text())
+
+
+def test_integrity_reads_zero_everywhere(reported: tuple[Path, dict]) -> None:
+    """Dangling references, rates above 1, out-of-order lines, schema failures: all 0 on the generator's output."""
+    _, report = reported
+    for name, value in report["integrity"].items():
+        total = sum(value.values()) if isinstance(value, dict) else value
+        assert total == 0, name
+    assert report["problems"] == []
+
+
+def test_funnel_within_its_confidence_intervals(reported: tuple[Path, dict]) -> None:
+    """CTR and CVR, measured as clicks/searches and conversions/clicks, have the targets inside their 95 % intervals."""
+    _, report = reported
+    assert report["targets_from"] == "manifest.json"
+    for name, target in (("click_through_rate", 0.30), ("conversion_rate", 0.10)):
+        rate = report["funnel"][name]
+        assert rate["target"] == target
+        assert rate["within_ci"], rate
+    assert len(report["funnel"]["by_platform_and_device"]) == 7  # 3 web devices + 2 per app
+
+
+def test_rank_curve_within_a_quarter_of_sistrix(reported: tuple[Path, dict]) -> None:
+    """Click shares of ranks 1 to 5 are within 25 % (relative) of the published Sistrix shares."""
+    _, report = reported
+    for row in report["ranks"]["by_rank"][:5]:
+        assert abs(row["relative_to_sistrix"]) <= 0.25, row
+
+
+def test_hours_and_weekdays_within_two_points(reported: tuple[Path, dict]) -> None:
+    """Events by local hour and weekday are within 2 percentage points of the targets used (the manifest's)."""
+    _, report = reported
+    for row in report["rhythm"]["by_hour"] + report["rhythm"]["by_weekday"]:
+        assert abs(row["share"] - row["target"]) <= 0.02, row
+    assert report["rhythm"]["night_share_00_06"] < 0.08 < 0.25 < report["rhythm"]["evening_share_18_22"]
+
+
+def test_top_cities_within_a_fifth_of_population(reported: tuple[Path, dict]) -> None:
+    """The top-10 home cities' shares of users are within 20 % of their population shares."""
+    _, report = reported
+    top = report["geography"]["top_cities"]
+    assert len(top) == 10
+    for row in top:
+        assert abs(row["relative"]) <= 0.2, row
+
+
+def test_every_section_is_beside_its_reference(reported: tuple[Path, dict]) -> None:
+    """Sessions, devices, channels, trips and money carry their configured or published references."""
+    _, report = reported
+    assert report["sessions"]["searches_per_session"]["published"] == [1.6, 3.0]
+    assert report["devices"]["apps_on_desktop"] == 0
+    assert {c["medium"] for c in report["channels"]["by_source_medium"]} >= {"(none)", "organic", "cpc", "email"}
+    assert report["trips"]["published"]["lead_time_mean_days"] == [21, 24]
+    bookings = {b["product"]: b for b in report["money"]["bookings"]}
+    for product, rate in (("flight", 0.0), ("hotel", 0.15), ("car", 0.04), ("package", 0.10)):
+        assert bookings[product]["commission_share"] == pytest.approx(rate, abs=0.001)
+
+
+def test_page_is_self_contained(reported: tuple[Path, dict]) -> None:
+    """report.html embeds its charts as SVG and fetches nothing from the network."""
+    directory, _ = reported
+    page = (directory / "report.html").read_text()
+    assert page.count('<figure class="chart"') >= 10
+    assert page.count("<svg") >= 10
+    # Namespaces and matplotlib's metadata name URLs; nothing is loaded from one.
+    assert not re.search(r'(src|href)="https?://', page)
+    assert "<link" not in page
+
+
+def test_malformed_lines_are_named_and_the_rest_is_measured(reported: tuple[Path, dict], tmp_path: Path) -> None:
+    """A broken line is reported with its file and line number; the report still covers the other lines."""
+    directory, report = reported
+    for name in ("search", "click", "conversion"):
+        shutil.copy(directory / file_name(name), tmp_path / file_name(name))
+    clicks = tmp_path / file_name("click")
+    lines = clicks.read_bytes().splitlines(keepends=True)
+    lines.insert(4, b'{"event_id": "broken\n')
+    clicks.write_bytes(b"".join(lines))
+    result = run_cli("report", "--input", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "click_events.jsonl, line 5: not JSON" in result.stderr
+    again = json.loads((tmp_path / "report.json").read_text())
+    assert again["integrity"]["malformed_lines"] == 1
+    assert again["counts"]["click"] == report["counts"]["click"]
+    assert again["targets_from"].startswith("default settings")
+
+
+def test_missing_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """No such directory: one line naming it, exit status 2."""
+    result = run_cli("report", "--input", str(tmp_path / "none"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: --input={tmp_path / 'none'}: not a directory; point it at the OUTPUT_DIR of a run"
+    ]
+
+
+class TestManifest:
+    def test_manifest_is_the_answer_key_of_the_run(self, reported: tuple[Path, dict]) -> None:
+        """manifest.json holds the seed, every setting, the window, counts equal to the files, and true parameters."""
+        directory, _ = reported
+        manifest = json.loads((directory / "manifest.json").read_text())
+        assert manifest["seed"] == 1
+        assert manifest["window_start"] == "2026-11-01T00:00:00Z" and manifest["window_end"] == "2026-11-29T00:00:00Z"
+        for name, count in manifest["counts"].items():
+            assert len((directory / file_name(name)).read_bytes().splitlines()) == count
+        assert manifest["settings"]["CLICK_THROUGH_RATE"] == 0.3
+        assert manifest["parameters"]["click_model"]["page_size"] == 10
+        assert len(manifest["parameters"]["rhythm"]["hour_of_day_share_local"]) == 24
+
+    def test_appending_runs_are_listed_and_secrets_masked(self, tmp_path: Path) -> None:
+        """A second run into the same files adds itself to `runs`; a Redis password never reaches the file."""
+        env = {"OUTPUT_DIR": str(tmp_path), "REDIS_PASSWORD": "hunter2-secret"}
+        run_cli("--count", "500", "--seed", "1", env=env)
+        run_cli("--count", "700", "--seed", "2", env=env)
+        text = (tmp_path / "manifest.json").read_text()
+        manifest = json.loads(text)
+        assert [run["seed"] for run in manifest["runs"]] == [1, 2]
+        assert sum(manifest["totals_in_files"].values()) == 1200
+        assert "hunter2-secret" not in text
+        assert manifest["settings"]["REDIS_PASSWORD"] == "***"
