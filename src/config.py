@@ -10,11 +10,11 @@ names the flag or variable, the value given and what is allowed.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -98,6 +98,11 @@ def _parse_weights(text: str, keys: tuple[str, ...]) -> dict[str, float]:
     return weights
 
 
+# Windows must fit in the calendar the encoder writes (days after 1970) with room for trips ahead.
+EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
+LATEST = datetime(2999, 1, 1, tzinfo=UTC)
+
+
 def _parse_instant(value: Any) -> datetime | None:
     """Read an ISO 8601 date or date-time; a value without a zone is taken as UTC."""
     if value is None or isinstance(value, datetime):
@@ -109,6 +114,8 @@ def _parse_instant(value: Any) -> datetime | None:
             raise ValueError("expected an ISO 8601 date or time such as 2026-01-31 or 2026-01-31T12:00:00Z") from None
     if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    if parsed is not None and not EARLIEST <= parsed <= LATEST:
+        raise ValueError(f"expected a time between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
     return parsed.astimezone(UTC) if parsed is not None else None
 
 
@@ -130,7 +137,7 @@ class Settings(BaseSettings):
         json_schema_extra={"allowed": "writable directory"},
         description="Directory for the JSONL output files.",
     )
-    events_per_second: float = Field(10.0, gt=0, le=1_000_000, description="Rate of continuous mode, events/s.")
+    events_per_second: float = Field(10.0, gt=0, le=10_000_000, description="Rate of continuous mode, events/s.")
     click_through_rate: float = Field(0.30, ge=0, le=1, description="Clicks divided by searches.")
     conversion_rate: float = Field(0.10, ge=0, le=1, description="Conversions divided by clicks.")
     user_pool_size: int = Field(10_000, ge=1, le=10_000_000, description="Number of simulated logged-in users.")
@@ -178,8 +185,12 @@ class Settings(BaseSettings):
         json_schema_extra={"allowed": "ISO 8601 date or time"},
         description="End of the batch time window; the current hour if unset.",
     )
-    window_days: float = Field(7.0, gt=0, le=3660, description="Length of the window when start is not given.")
-    duration: float | None = Field(None, gt=0, description="Seconds a continuous run lasts; until stopped if unset.")
+    window_days: float = Field(
+        7.0, gt=0, le=3660, allow_inf_nan=False, description="Length of the window when start is not given."
+    )
+    duration: float | None = Field(
+        None, gt=0, le=1e9, allow_inf_nan=False, description="Seconds a continuous run lasts; until stopped if unset."
+    )
     overwrite: bool = Field(False, description="Start the output files afresh instead of appending.")
     quiet: bool = Field(False, description="Print nothing but errors.")
 
@@ -398,16 +409,20 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         if isinstance(value, datetime):
             value = value.isoformat()
         if field in SECRETS:
-            value = mask_password(str(value)) if field == "redis_url" else "***"
+            value = redis_address(str(value)) if field == "redis_url" else "***"
         raise SettingsError(f"{name}={value}: {message}") from None
 
 
 SECRETS = {"redis_url", "redis_password"}
 
 
-def mask_password(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages."""
-    return re.sub(r"(//[^:@/]*):[^@/]*@", r"\1:***@", url)
+def redis_address(url: str) -> str:
+    """``scheme://host:port`` of a Redis URL, for messages: never its user, password or query."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname or 'localhost'}:{parts.port or 6379}"
+    except ValueError:
+        return f"{url.split(':', 1)[0]}://(unreadable address)"
 
 
 def _allowed(name: str) -> str:

@@ -16,7 +16,7 @@ import polars as pl
 
 from .config import DEVICES, PLATFORMS, PRODUCTS
 from .reference import CURRENCIES, RESULT_PREFIX, CityTable
-from .sessions import Catalogue
+from .catalogue import Catalogue
 from .tables import EncodedBatch, EventTables, Lines
 
 # Two lowercase hex digits for every byte value, as one uint16 each (in memory order).

@@ -104,7 +104,10 @@ class EventGenerator:
                 sessions = max(sessions, 1)
             rounds = 0
             while sessions > 0:
-                new, _ = self._sessions(_rng(self.seed, 1, i, rounds), sessions, t0, t1, clock).sort().split_at(end_ms)
+                # Sessions that would run past the window end are shortened to end inside it, so a short
+                # window still holds whole sessions and its funnel reads the configured rates.
+                rng = _rng(self.seed, 1, i, rounds)
+                new, _ = self._sessions(rng, sessions, t0, t1, clock, finish_by=end_ms).sort().split_at(end_ms)
                 generated += len(new)
                 pending = new if pending is None else pending.merge(new)
                 rounds += 1

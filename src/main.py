@@ -14,11 +14,18 @@ from typing import Any
 import click
 
 from . import tuning  # noqa: F401  (first: it sets up the runtime before polars is imported)
-from .config import Settings, SettingsError, check_output_dir, load_settings, mask_password
+from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
 from .generator import EventGenerator, new_seed
 from .manifest import run_record, write_manifest
 from .progress import Progress, thousands
-from .publishers import FilePublisher, Publisher, RedisPublisher, RedisUnavailable, StreamPublisher, redis_client
+from .publishers import (
+    FilePublisher,
+    Publisher,
+    RedisPublisher,
+    RedisUnavailable,
+    StreamPublisher,
+    redis_client,
+)
 from .runner import ENCODE_THREADS, RunResult, events_per_second, run_batch, run_live
 
 EXAMPLES = """
@@ -68,10 +75,11 @@ def _summary(result: RunResult, where: str, outputs: list[str], redis: RedisPubl
 
 def _redis(settings: Settings) -> RedisPublisher:
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    client, where = redis_client(
-        settings.redis_url, settings.redis_host, settings.redis_port, password, settings.redis_db
-    )
+    where = redis_address(settings.redis_url) if settings.redis_url else f"{settings.redis_host}:{settings.redis_port}"
     try:
+        client, where = redis_client(
+            settings.redis_url, settings.redis_host, settings.redis_port, password, settings.redis_db
+        )
         return RedisPublisher(
             client,
             where,
@@ -80,11 +88,14 @@ def _redis(settings: Settings) -> RedisPublisher:
             buffer_events=settings.redis_buffer_events,
             give_up_after=settings.redis_retry_seconds,
         )
+    except ValueError:
+        raise SettingsError(f"REDIS_URL={where}: not a Redis URL redis-py can read") from None
     except RedisUnavailable as exc:
-        name = (
-            f"REDIS_URL={mask_password(settings.redis_url)}" if settings.redis_url else f"REDIS_HOST:REDIS_PORT={where}"
-        )
-        raise SettingsError(f"{name}: {exc}; start Redis or point REDIS_HOST/REDIS_PORT at it") from None
+        if exc.setting == "REDIS_HOST":
+            name = f"REDIS_URL={where}" if settings.redis_url else f"REDIS_HOST:REDIS_PORT={where}"
+            raise SettingsError(f"{name}: {exc}; start Redis or point REDIS_HOST/REDIS_PORT at it") from None
+        value = settings.stream_prefix if exc.setting == "STREAM_PREFIX" else "***"
+        raise SettingsError(f"{exc.setting}={value}: {exc}") from None
 
 
 def _status(settings: Settings, generator: EventGenerator, progress: Progress, redis: RedisPublisher | None) -> str:
@@ -151,19 +162,25 @@ def _generate(flags: dict[str, Any]) -> int:
     def on_batch(counts: dict[str, int]) -> None:
         progress.update(counts, lambda: _status(settings, generator, progress, redis))
 
+    if redis is not None:
+        redis.stopping = lambda: _Stop.requested
     began = datetime.now(UTC)
+    result = RunResult(seed=seed)
+    failure: str | None = None
+    reader_gone = False
     try:
         if live:
-            result = run_live(
+            run_live(
                 generator,
                 publishers,
                 settings.events_per_second,
                 settings.duration,
                 should_stop=lambda: _Stop.requested,
                 on_batch=on_batch,
+                result=result,
             )
         else:
-            result = run_batch(
+            run_batch(
                 generator,
                 publishers,
                 settings.event_count,
@@ -174,28 +191,40 @@ def _generate(flags: dict[str, Any]) -> int:
                 on_batch=on_batch,
                 # With Redis, its sender thread (and often the server itself) needs a core of its own.
                 encode_threads=1 if redis is not None else ENCODE_THREADS,
+                result=result,
             )
+    except RedisUnavailable as exc:
+        failure = str(exc)
+    except BrokenPipeError:
+        # A reader such as `head` closed standard output: stop quietly, as Unix tools do.
+        reader_gone = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         progress.close()
-        closing_error = None
         for publisher in publishers:
             try:
                 publisher.close()
             except RedisUnavailable as exc:
-                closing_error = exc
+                failure = failure or str(exc)
+            except BrokenPipeError:
+                reader_gone = True
     if writes_files:
         if live:
-            ended = datetime.now(UTC)
-            span = {"window_start": _iso(began), "window_end": _iso(ended), "rate": settings.events_per_second}
+            span = {
+                "window_start": _iso(began),
+                "window_end": _iso(datetime.now(UTC)),
+                "rate": settings.events_per_second,
+            }
         else:
             span = {"window_start": _iso(start), "window_end": _iso(end)}
-        record = run_record(settings, generator.model, seed, result.counts, span, result.interrupted)
-        manifest = write_manifest(settings.output_dir, record, overwrite=settings.overwrite)
-        outputs.append(f"answer key: {manifest}")
-    if closing_error is not None:
-        click.echo(f"error: {closing_error}", err=True)
-        return 1
+        record = run_record(settings, generator.model, seed, result.counts, span, result.interrupted or bool(failure))
+        outputs.append(f"answer key: {write_manifest(settings.output_dir, record, overwrite=settings.overwrite)}")
+    if reader_gone:
+        return 0
     _say(settings, _summary(result, where, outputs, redis))
+    if failure is not None:
+        click.echo(f"error: {failure}", err=True)
+        return 1
     return 0
 
 

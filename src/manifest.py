@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import DEVICES, PLATFORMS, PRODUCTS, Settings, mask_password
+from .config import DEVICES, PLATFORMS, PRODUCTS, Settings, redis_address
 from .journeys import JOURNEY_DAYS, NIGHT_HOURS
 from .models import EVENT_TYPES, file_name
 from .population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY, ZIPF_EXPONENT, ZIPF_OFFSET
@@ -45,7 +45,7 @@ def settings_record(settings: Settings) -> dict[str, Any]:
         if name == "redis_password" and value is not None:
             value = "***"
         elif name == "redis_url" and value is not None:
-            value = mask_password(value)
+            value = redis_address(value)
         record[name.upper()] = value
     return record
 

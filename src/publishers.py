@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice, pairwise
 from pathlib import Path
@@ -110,8 +110,13 @@ class StreamPublisher:
         self.written = dict.fromkeys(EVENT_TYPES, 0)
 
     def write(self, batch: EncodedBatch) -> None:
-        """Write the batch's lines in time order."""
-        self.stream.write(batch.interleaved())
+        """Write the batch's lines in time order, all of them (a short write is retried, a closed pipe raises)."""
+        data = memoryview(batch.interleaved())
+        while len(data):
+            written = self.stream.write(data)
+            if not written:
+                raise BrokenPipeError("standard output accepted nothing")
+            data = data[written:]
         for event_type, count in batch.counts.items():
             self.written[event_type] += count
 
@@ -136,6 +141,12 @@ _XADD_CHUNK = """
 local call, sub = redis.call, string.sub
 local maxlen = ARGV[1]
 local types = {'search', 'click', 'conversion'}
+for k = 1, 3 do
+  local kind = call('TYPE', KEYS[k])['ok']
+  if kind ~= 'none' and kind ~= 'stream' then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[k] .. ' holds a ' .. kind .. ', not a stream')
+  end
+end
 local i = 5
 for k = 1, 3 do
   local count, stream, event_type = tonumber(ARGV[k + 1]), KEYS[k], types[k]
@@ -153,7 +164,14 @@ return i - 5
 
 
 class RedisUnavailable(ConnectionError):
-    """Redis could not be reached at the start of a run; the message says where, never with a password."""
+    """Redis cannot take the events; the message says where and why, never with a password.
+
+    ``setting`` names what the user should look at (REDIS_HOST, REDIS_PASSWORD, STREAM_PREFIX...).
+    """
+
+    def __init__(self, message: str, setting: str = "REDIS_HOST") -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 @dataclass
@@ -200,11 +218,23 @@ class RedisPublisher:
         self.buffer_events = buffer_events
         self.chunk_events = chunk_events
         self.give_up_after = give_up_after
+        self.stopping: Callable[[], bool] = lambda: False  # set by the caller: a stop was asked for
         try:
             client.ping()
+            kinds = {stream: client.type(stream) for stream in self.streams}
+            self._sha = client.script_load(_XADD_CHUNK)
+        except redis.AuthenticationError as exc:
+            raise RedisUnavailable(
+                f"Redis at {where} refused the password ({_reason(exc)})", "REDIS_PASSWORD"
+            ) from None
         except self._errors as exc:
             raise RedisUnavailable(f"cannot connect to Redis at {where} ({_reason(exc)})") from None
-        self._sha = client.script_load(_XADD_CHUNK)
+        except redis.ResponseError as exc:
+            raise RedisUnavailable(f"Redis at {where} answered: {_reason(exc)}") from None
+        for stream, kind in kinds.items():
+            if kind not in (b"none", b"stream", "none", "stream"):
+                name = kind.decode() if isinstance(kind, bytes) else kind
+                raise RedisUnavailable(f"key {stream} holds a {name}, not a stream", "STREAM_PREFIX")
         self.written = dict.fromkeys(EVENT_TYPES, 0)
         self.reconnects = 0
         # The sender keeps one connection of its own; count each time it is made again after a loss.
@@ -263,6 +293,13 @@ class RedisPublisher:
             raise RedisUnavailable(self.failure)
 
     def _send_loop(self) -> None:
+        try:
+            self._send_chunks()
+        except Exception as exc:  # a bug must not leave the run waiting for a thread that is gone
+            self._fail(f"the Redis sender stopped: {exc!r}")
+            raise
+
+    def _send_chunks(self) -> None:
         """Keep up to IN_FLIGHT chunks sent ahead of their replies, so Redis never waits for the next one."""
         import redis
 
@@ -304,16 +341,25 @@ class RedisPublisher:
                 now = time.monotonic()
                 if not self.retrying:
                     self.retrying, down_since = True, now
-                if now - down_since > self.give_up_after:
-                    with self._lock:
-                        self.failure = (
-                            f"Redis at {self.where} unreachable for {self.give_up_after:.0f} s ({_reason(exc)}); "
-                            f"{self._queued:,} events were not delivered"
-                        )
-                        self._lock.notify_all()
+                # Asked to stop during an outage: wait a short grace, not the whole retry time.
+                limit = min(self.give_up_after, STOP_GRACE) if self.stopping() else self.give_up_after
+                if now - down_since > limit:
+                    self._fail(f"Redis at {self.where} unreachable for {now - down_since:.0f} s ({_reason(exc)})")
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            except redis.ResponseError as exc:
+                # An error reply (a key of another type, out of memory, a read-only replica): retrying
+                # would not help, and the chunk was not applied (the script checks before it writes).
+                self._connection.disconnect()
+                self._fail(f"Redis at {self.where} answered: {_reason(exc)}")
+                return
+
+    def _fail(self, reason: str) -> None:
+        with self._lock:
+            self.failure = f"{reason}; {self._queued:,} events were not delivered"
+            self._lock.notify_all()
 
     def _confirm(self, chunks: int) -> None:
         """The first ``chunks`` queued chunks are in Redis: count them and make room in the buffer."""
@@ -349,6 +395,7 @@ class RedisPublisher:
 
 
 IN_FLIGHT = 2  # chunks sent before the reply to the first comes back
+STOP_GRACE = 10.0  # seconds a stopping run keeps trying a Redis that is away
 MAX_BACKOFF = 5.0  # seconds between reconnection attempts at most
 
 
@@ -402,7 +449,7 @@ def redis_client(url: str | None, host: str, port: int, password: str | None, db
     if url:
         client = redis.Redis.from_url(url, **options)
         kwargs = client.connection_pool.connection_kwargs
-        where = f"{kwargs.get('host', host)}:{kwargs.get('port', port)}"
+        where = f"{kwargs.get('host', host)}:{kwargs.get('port', port)}"  # parsed parts only: no password
     else:
         client = redis.Redis(host=host, port=port, password=password, db=db, **options)
         where = f"{host}:{port}"

@@ -94,7 +94,7 @@ def home_cities(markets: tuple[str, ...] | None) -> CityTable:
     )
 
 
-# US dollars per unit of nothing: how many units of each currency one US dollar buys.
+# How many units of each currency one US dollar buys.
 # Approximate 2024 averages; a country whose currency is not listed is priced in USD.
 USD_RATES: dict[str, float] = {
     "USD": 1.0, "CAD": 1.37, "GBP": 0.78, "EUR": 0.92, "AUD": 1.52, "NZD": 1.65, "JPY": 151.0,
@@ -105,6 +105,8 @@ USD_RATES: dict[str, float] = {
 }  # fmt: skip
 CURRENCIES: tuple[str, ...] = tuple(USD_RATES)
 CURRENCY_RATE = np.array([USD_RATES[c] for c in CURRENCIES])
+# ISO 4217 currencies without minor units: amounts in them are whole numbers.
+WHOLE_UNITS = np.array([c in ("JPY", "KRW", "CLP") for c in CURRENCIES])
 
 # Who sells each product, with relative shares of the results users click.
 PROVIDERS: dict[str, tuple[tuple[str, float], ...]] = {
@@ -139,7 +141,7 @@ QUERY_TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
     "hotel": (
         "hotels in {dest}", "{dest} hotels", "cheap hotels in {dest}", "best hotels in {dest}",
-        "5 star hotels in {dest}", "hotels near downtown {dest}", "family hotels {dest}",
+        "5 star hotels in {dest}", "hotels with free cancellation in {dest}", "family hotels {dest}",
     ),
     "car": (
         "car rental {dest}", "cheap car rental in {dest}", "{dest} airport car rental", "rent a car in {dest}",

@@ -88,20 +88,19 @@ def run_batch(
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[dict[str, int]], None] = lambda counts: None,
     encode_threads: int = ENCODE_THREADS,
+    result: RunResult | None = None,
 ) -> RunResult:
     """Write ``count`` events over [start, end) to every publisher; stop early when ``should_stop()``.
 
     Everything generated is written and flushed before returning, also when stopped early.
+    Counts go into ``result`` as the run goes, so a caller keeps them if a publisher fails.
     """
-    result = RunResult(seed=generator.seed)
+    result = result or RunResult(seed=generator.seed)
     began = time.monotonic()
     try:
         batches = paced(generator.batch(count, start, end), rate)
         for batch in encoded(generator, batches, ahead=0 if rate else ENCODE_AHEAD, threads=encode_threads):
-            for publisher in publishers:
-                publisher.write(batch)
-            for event_type, n in batch.counts.items():
-                result.counts[event_type] += n
+            _publish(batch, publishers, result)
             on_batch(batch.counts)
             if should_stop():
                 result.interrupted = True
@@ -120,6 +119,7 @@ def run_live(
     duration: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[dict[str, int]], None] = lambda counts: None,
+    result: RunResult | None = None,
 ) -> RunResult:
     """Stream live traffic at ``rate`` events/s to every publisher, for ``duration`` seconds or until stopped.
 
@@ -127,7 +127,7 @@ def run_live(
     carries the time it was emitted (to within a slice, 100 ms). On a stop request the
     events already due are written, nothing later, and everything is flushed.
     """
-    result = RunResult(seed=generator.seed)
+    result = result or RunResult(seed=generator.seed)
     began = time.monotonic()
     start_ms = int(time.time() * 1000)
     end_ms = start_ms + int(duration * 1000) if duration else None
@@ -140,12 +140,7 @@ def run_live(
             if stopped:
                 tables, _ = tables.split_at(int(time.time() * 1000))
             if len(tables):
-                batch = generator.encoder.encode_all(tables)
-                for publisher in publishers:
-                    publisher.write(batch)
-                    publisher.push()
-                for event_type, n in batch.counts.items():
-                    result.counts[event_type] += n
+                _publish(generator.encoder.encode_all(tables), publishers, result, push=True)
             on_batch(tables.counts())
             if stopped:
                 result.interrupted = True
@@ -155,6 +150,16 @@ def run_live(
             publisher.flush()
         result.elapsed = time.monotonic() - began
     return result
+
+
+def _publish(batch: EncodedBatch, publishers: Sequence[Publisher], result: RunResult, push: bool = False) -> None:
+    """Hand a batch to every publisher (and, for live traffic, let readers see it now); count it."""
+    for publisher in publishers:
+        publisher.write(batch)
+        if push:
+            publisher.push()
+    for event_type, n in batch.counts.items():
+        result.counts[event_type] += n
 
 
 def _sleep_until(due_ms: int, should_stop: Callable[[], bool]) -> bool:

@@ -7,17 +7,20 @@ published figures in ``shared/spec/REALISM.md``; each is named where it is used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import polars as pl
 
+from .catalogue import build_catalogue
 from .config import DEVICES, PRODUCTS, Settings
 from .journeys import Journeys, Trip, conversion_probability
 from .population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY, Population, draw_platform_device, pick
-from .reference import CHANNELS, CURRENCY_RATE, PROVIDERS, QUERY_TEMPLATES, destinations, template_flags
+from .reference import (
+    CURRENCY_RATE,
+    WHOLE_UNITS,
+    countries,
+)
 from .tables import EventTables
-from .timing import MS_PER_DAY, TimeModel, local_hour
+from .timing import MS_PER_DAY, TimeModel, local_hour, local_time
 
 FLIGHT, HOTEL, CAR, PACKAGE = range(4)
 MOBILE = 1
@@ -64,85 +67,10 @@ SEARCH_GAP = (45.0, 1.0, 2.0)
 CLICK_GAP = (12.0, 0.7, 1.0)
 CONVERSION_GAP = (240.0, 0.6, 30.0)
 
-# Monthly popularity of destinations by kind, January first (Kayak, Google Flights: winter sun
-# for Cancun, Punta Cana, Orlando, Miami, Hawaii; summer for Seattle, Las Vegas, Vancouver).
-SEASONS = {
-    "beach": [1.5, 1.5, 1.4, 1.1, 0.8, 0.7, 0.7, 0.7, 0.7, 0.8, 1.0, 1.3],
-    "summer": [0.6, 0.6, 0.7, 0.9, 1.1, 1.4, 1.6, 1.5, 1.1, 0.8, 0.6, 0.7],
-    "ski": [1.6, 1.5, 1.2, 0.6, 0.4, 0.4, 0.5, 0.5, 0.5, 0.7, 1.1, 1.5],
-    "city": [0.9, 0.9, 1.0, 1.0, 1.1, 1.1, 1.1, 1.0, 1.0, 1.1, 0.9, 1.0],
-}
 
+# Most trips stay in the traveller's country or continent: destinations there weigh this much more.
+DOMESTIC_BOOST, CONTINENT_BOOST = 10.0, 3.0
 ITEMS_PER_DESTINATION = 5000  # distinct results (hotels, routes, cars, packages) per destination
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """Static tables flattened for lookups by integer code."""
-
-    templates: tuple[str, ...]  # every query template, product after product
-    template_product: np.ndarray
-    template_range: np.ndarray  # [first, end) template code per product
-    template_cheap: np.ndarray
-    template_stars: np.ndarray
-    template_one_way: np.ndarray
-    providers: tuple[str, ...]
-    provider_cdf: list[np.ndarray]  # per product, over its providers
-    provider_first: np.ndarray  # first provider code per product
-    utm: tuple[tuple[str | None, str | None, str | None], ...]  # (source, medium, campaign) per code
-    utm_new_cdf: np.ndarray
-    utm_returning_cdf: np.ndarray
-    destination_names: tuple[str, ...]
-    destination_cdf_by_month: np.ndarray  # 12 x destinations
-    destination_price: np.ndarray
-
-
-def build_catalogue(season_strength: float = 1.0) -> Catalogue:
-    """Flatten the reference tables into arrays the simulation can index.
-
-    ``season_strength`` scales how far each month's popularity of a destination departs from 1.
-    """
-    templates: list[str] = []
-    template_product: list[int] = []
-    ranges: list[tuple[int, int]] = []
-    for p, product in enumerate(PRODUCTS):
-        ranges.append((len(templates), len(templates) + len(QUERY_TEMPLATES[product])))
-        templates.extend(QUERY_TEMPLATES[product])
-        template_product.extend([p] * len(QUERY_TEMPLATES[product]))
-    flags = np.array([template_flags(t) for t in templates])
-    providers: list[str] = []
-    provider_cdf, provider_first = [], []
-    for product in PRODUCTS:
-        provider_first.append(len(providers))
-        names, weights = zip(*PROVIDERS[product], strict=True)
-        providers.extend(names)
-        provider_cdf.append(np.cumsum(weights) / np.sum(weights))
-    utm, new, returning = [], [], []
-    for channel in CHANNELS:
-        for campaign in channel.campaigns:
-            utm.append((channel.source, channel.medium, campaign))
-            new.append(channel.new_share / len(channel.campaigns))
-            returning.append(channel.returning_share / len(channel.campaigns))
-    dest = destinations()
-    season = 1 + season_strength * (np.array([SEASONS[kind] for kind in dest["kind"]]).T - 1)  # 12 x destinations
-    by_month = season * dest["weight"].to_numpy()[None, :]
-    return Catalogue(
-        templates=tuple(templates),
-        template_product=np.array(template_product),
-        template_range=np.array(ranges),
-        template_cheap=flags[:, 0],
-        template_stars=flags[:, 1],
-        template_one_way=flags[:, 2],
-        providers=tuple(providers),
-        provider_cdf=provider_cdf,
-        provider_first=np.array(provider_first),
-        utm=tuple(utm),
-        utm_new_cdf=np.cumsum(new) / np.sum(new),
-        utm_returning_cdf=np.cumsum(returning) / np.sum(returning),
-        destination_names=tuple(dest["name"]),
-        destination_cdf_by_month=np.cumsum(by_month, axis=1) / by_month.sum(axis=1, keepdims=True),
-        destination_price=dest["price_index"].to_numpy().astype(np.float64),
-    )
 
 
 def _lognormal(rng: np.random.Generator, median: float | np.ndarray, sigma: float, n: int) -> np.ndarray:
@@ -199,6 +127,19 @@ class SessionModel:
         self.population = population
         self.catalogue = build_catalogue(settings.season_strength)
         self.device_weights = np.array([settings.device_weights[d] for d in DEVICES])
+        cities = population.cities
+        self.city_country = cities.country.to_numpy().astype(str)
+        self.continent_of = dict(zip(countries()["code"], countries()["continent"], strict=True))
+        # The destination a home city is (same name and country), or -1: nobody travels to their own city.
+        index = {
+            (c, name): i
+            for i, (name, c) in enumerate(
+                zip(self.catalogue.destination_names, self.catalogue.destination_country, strict=True)
+            )
+        }
+        self.home_destination = np.array(
+            [index.get((c, name), -1) for c, name in zip(self.city_country, cities.name.to_list(), strict=True)]
+        )
         self.product_cdf = np.cumsum([settings.product_weights[p] for p in PRODUCTS])
         self.commission = np.array([settings.commission_by_product[p] for p in PRODUCTS])
         ctr = settings.click_through_rate
@@ -207,6 +148,27 @@ class SessionModel:
         self.zero_rate = min(settings.zero_result_rate, 1.0 - ctr)
         self.click_given_results = ctr / (1.0 - self.zero_rate) if self.zero_rate < 1 else 0.0
         self.search_continue = 1.0 - 1.0 / settings.searches_per_session
+
+    def _destinations(self, rng: np.random.Generator, month: np.ndarray, city: np.ndarray) -> np.ndarray:
+        """Destinations by season and by the traveller's country, never the traveller's own city.
+
+        Destinations in the traveller's own country weigh DOMESTIC_BOOST times more, those on the same
+        continent CONTINENT_BOOST times more.
+        """
+        cat = self.catalogue
+        country = self.city_country[city]
+        dest = np.empty(len(month), dtype=np.int32)
+        u = rng.random(len(month))
+        for m in np.unique(month):
+            for home in np.unique(country[month == m]):
+                rows = (month == m) & (country == home)
+                weights = cat.destination_weight_by_month[m] * np.where(
+                    cat.destination_country == home, DOMESTIC_BOOST, 1.0
+                )
+                dest[rows] = pick(np.cumsum(weights) / weights.sum(), u[rows])
+        clash = dest == self.home_destination[city]
+        dest[clash] = (dest[clash] + 1) % len(cat.destination_names)
+        return dest
 
     def expected_events_per_session(self) -> float:
         """Mean events of a session: searches times (1 + CTR + CTR x CVR), with the cap on searches."""
@@ -282,24 +244,27 @@ class SessionModel:
         # The trip: product, destination (seasonal), dates, party; a returning user may go on with theirs.
         product = pick(self.product_cdf / self.product_cdf[-1], rng.random(n)).astype(np.int8)
         month = (start.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64) % 12).astype(np.int64)
-        dest = np.empty(n, dtype=np.int32)
-        u = rng.random(n)
-        for m in np.unique(month):
-            rows = month == m
-            dest[rows] = pick(cat.destination_cdf_by_month[m], u[rows])
+        dest = self._destinations(rng, month, city)
         lead = rng.gamma(LEAD_SHAPE, LEAD_SCALE, n)
         lead *= np.where(device == MOBILE, s.mobile_lead_factor, 1.0) * np.where(
             product == PACKAGE, LEAD_PACKAGE_FACTOR, 1
         )
-        day = start // MS_PER_DAY
+        day = local_time(start, pop.cities.timezone_code[city], pop.cities.timezone_names) // MS_PER_DAY
+        template = cat.template_range[product, 0] + (
+            rng.random(n) * (cat.template_range[product, 1] - cat.template_range[product, 0])
+        ).astype(np.int64)
+        # "Last minute" means within the week.
+        lead = np.where(cat.template_last_minute[template], np.minimum(lead, rng.integers(0, 8, n)), lead)
+        nights = np.maximum(np.round(_lognormal(rng, NIGHTS_MEDIAN, NIGHTS_SIGMA, n)), 1).astype(np.int64)
+        # A month at most; the rare longer stays spread over one to four weeks rather than piling up at 30.
+        nights = np.where(nights > 30, rng.integers(7, 31, n), nights)
         fresh = Trip(
             destination=dest,
             product=product,
             start_day=day + np.round(lead).astype(np.int64),
-            nights=np.clip(np.round(_lognormal(rng, NIGHTS_MEDIAN, NIGHTS_SIGMA, n)), 1, 30).astype(np.int64),
+            nights=nights,
             travelers=(pick(np.cumsum(TRAVELERS), rng.random(n)) + 1).astype(np.int64),
-            template=cat.template_range[product, 0]
-            + (rng.random(n) * (cat.template_range[product, 1] - cat.template_range[product, 0])).astype(np.int64),
+            template=template,
         )
         trip, visits = journeys.assign(rng, user, day, fresh)
         dest, product, start_day = trip.destination, trip.product.astype(np.int8), trip.start_day
@@ -326,9 +291,12 @@ class SessionModel:
             ),
             base_template[ss],
         )
+        template = np.where(
+            cat.template_last_minute[template] & (start_day[ss] - day[ss] > 7), base_template[ss], template
+        )
         shift = np.where(later & (rng.random(total) < DATE_CHANGE_RATE), rng.integers(-3, 4, total), 0)
         s_start_day = start_day[ss] + shift
-        s_start_day = np.maximum(s_start_day, start[ss] // MS_PER_DAY)
+        s_start_day = np.maximum(s_start_day, day[ss])  # never before the local today
         one_way = cat.template_one_way[template]
         s_end_day = np.where(one_way, -1, s_start_day + nights[ss])
         cheap = cat.template_cheap[template]
@@ -365,8 +333,14 @@ class SessionModel:
         trip_price = np.choose(sess_product, [flight, hotel, car, flight + hotel * PACKAGE_HOTEL_MARKUP])
         trip_price = trip_price * DEVICE_PRICE[device[ss]]
         rate = CURRENCY_RATE[pop.cities.currency_code[city[ss]]]
-        cap = np.where(cheap, np.round(trip_price * CHEAP_CAP * rate, -1), np.nan)
-        cap = np.where(cap == 0, 10.0, cap)
+        # A "cheap" search caps the price below the trip's typical (mean) price, the same on every search of it.
+        typical_hotel = HOTEL_NIGHT * price_index * STAR_PRICE[star_filter] * nights_s * rooms
+        typical = np.choose(
+            sess_product,
+            [fare * trav, typical_hotel, CAR_DAY * nights_s, fare * trav + typical_hotel * PACKAGE_HOTEL_MARKUP],
+        )
+        typical = typical * DEVICE_PRICE[device[ss]] * rate
+        cap = np.where(cheap, np.maximum(np.round(typical * CHEAP_CAP, -1), 10.0), np.nan)
 
         # Clicks: one at most per search, none on zero results; rank by a position-based model.
         clicked = (results > 0) & (rng.random(total) < self.click_given_results)
@@ -386,6 +360,8 @@ class SessionModel:
         capped = ~np.isnan(cap[ci])
         price = np.where(capped, np.minimum(price, cap[ci] * rng.uniform(0.6, 1.0, nc)), price)
         price = np.maximum(np.round(price, 2), 1.0)
+        whole = WHOLE_UNITS[pop.cities.currency_code[city[ss[ci]]]]
+        price = np.where(whole, np.round(price), price)
         c_product = sess_product[ci]
         provider = np.empty(nc, dtype=np.int16)
         u = rng.random(nc)
@@ -413,6 +389,7 @@ class SessionModel:
         value = price[vi]
         journeys.close(user[session_of_click[vi]])
         commission = np.round(value * self.commission[c_product[vi]], 2)
+        commission = np.where(whole[vi], np.round(commission), commission)
 
         # Timeline: search, its click, its conversion, then the next search.
         per_search = 1 + clicked.astype(np.int64)

@@ -111,9 +111,16 @@ def _offset_at_hour(zone: str, hour: int) -> int:
     return int(offset.total_seconds() * 1000)
 
 
-def local_hour(t_ms: np.ndarray, zone: np.ndarray, zone_names: tuple[str, ...]) -> np.ndarray:
-    """Local hour of day (0-23) of instants ``t_ms`` in the zones coded ``zone``."""
+def local_time(t_ms: np.ndarray, zone: np.ndarray, zone_names: tuple[str, ...]) -> np.ndarray:
+    """Local wall-clock time, as epoch milliseconds, of instants ``t_ms`` in the zones coded ``zone``."""
+    if not len(t_ms):
+        return np.asarray(t_ms, dtype=np.int64)
     hours = t_ms // MS_PER_HOUR
     pairs, inverse = np.unique(np.stack([zone, hours]), axis=1, return_inverse=True)
     offsets = np.array([_offset_at_hour(zone_names[z], int(h)) for z, h in pairs.T], dtype=np.int64)
-    return ((t_ms + offsets[inverse.ravel()]) // MS_PER_HOUR) % 24
+    return t_ms + offsets[inverse.ravel()]
+
+
+def local_hour(t_ms: np.ndarray, zone: np.ndarray, zone_names: tuple[str, ...]) -> np.ndarray:
+    """Local hour of day (0-23) of instants ``t_ms`` in the zones coded ``zone``."""
+    return (local_time(t_ms, zone, zone_names) // MS_PER_HOUR) % 24
