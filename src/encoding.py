@@ -24,7 +24,9 @@ _HEX_PAIRS = np.frombuffer(b"".join(f"{b:02x}".encode() for b in range(256)), dt
 
 
 def _json(value: str | None) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    # Line and paragraph separators are legal inside JSON strings, but readers that split text into
+    # lines (Python's str.splitlines among them) would break a line there: escape them.
+    return json.dumps(value, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def _escaped(values: list[str]) -> pl.Series:

@@ -114,11 +114,20 @@ class TestOutputs:
         """The original platform's `--output console` works."""
         assert len(run_cli("--output", "console", "--count", "20", "-q").stdout.splitlines()) == 20
 
-    def test_stdout_into_head_ends_quietly(self) -> None:
-        """`--output stdout --count 100 | head -3` prints three lines and no traceback."""
-        shell = f"{sys.executable} -m src.main --output stdout --count 100000 | head -3"
+    @pytest.mark.parametrize(
+        "args",
+        [
+            "--output stdout --count 100",
+            "--output stdout --count 1000000",  # many batches: the pipe closes while more are written
+            "--mode continuous --rate 1000 --duration 3 --output stdout",
+        ],
+    )
+    def test_stdout_into_head_ends_quietly(self, args: str) -> None:
+        """`... | head -3` prints three lines; the generator exits 0 without a traceback or a summary."""
+        shell = f"set -o pipefail; {sys.executable} -m src.main {args} | head -3"
         proc = subprocess.run(["bash", "-c", shell], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert len(proc.stdout.splitlines()) == 3
+        assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr
 
 

@@ -40,3 +40,29 @@ def test_text_is_escaped_for_json() -> None:
     """Quotes, backslashes and non-ASCII names survive a round trip through the JSON text."""
     for name in ['Kaʻu "Big" Island', "C:\\path", "Zürich", "tab\there"]:
         assert json.loads(_json(name)) == name
+
+
+def test_encoder_escapes_names_that_need_it() -> None:
+    """Cities with quotes, backslashes and non-ASCII letters come out as valid JSON with the same text."""
+    import dataclasses
+
+    from src.config import load_settings
+    from src.encoding import Encoder
+    from src.generator import EventGenerator
+
+    generator = EventGenerator(load_settings({"seed": 1}), 1)
+    cities = generator.population.cities
+    tricky = ['Kaʻu "Big" Island', "C:\\Tab\there", "Zürich \u2028 line"]
+    names = pl.Series([tricky[i % 3] for i in range(len(cities.name))])
+    encoder = Encoder(generator.model.catalogue, dataclasses.replace(cities, name=names))
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    tables = next(generator.batch(3000, start, end))
+    lines, _ = encoder.encode("search", tables.search)
+    seen = set()
+    for line in bytes(lines.data).decode().splitlines():
+        event = json.loads(line)
+        assert event["geo"]["city"] in tricky
+        seen.add(event["geo"]["city"])
+        if " from " in event["query"]:
+            assert any(name in event["query"] for name in tricky)
+    assert seen == set(tricky)

@@ -73,9 +73,15 @@ def test_password_is_never_printed(tmp_path: Path) -> None:
         wrong = run_cli("--output", "redis", env={**env, "REDIS_PASSWORD": "wrong-pw"})
         bad_url = run_cli("--output", "redis", env={"REDIS_URL": "redis://:s3cr3t-pw@127.0.0.1:1/0"})
         bad_scheme = run_cli("--output", "redis", env={"REDIS_URL": "http://:s3cr3t-pw@127.0.0.1:1/0"})
+        at_sign = run_cli("--output", "redis", env={"REDIS_URL": "redis://u:s3cr3t-pw@x@127.0.0.1:1"})
+        in_query = run_cli("--output", "redis", env={"REDIS_URL": "redis://127.0.0.1:1?password=s3cr3t-pw"})
+        slash = run_cli("--output", "redis", env={"REDIS_URL": "redis://:s3cr3t/pw@127.0.0.1:1"})
     finally:
         server.stop()
-    for result in (ok, wrong, bad_url, bad_scheme):
+    assert "REDIS_PASSWORD" in wrong.stderr
+    for result in (ok, wrong, bad_url, bad_scheme, at_sign, in_query, slash):
+        assert "s3cr3t" not in result.stderr + result.stdout
+        assert "Traceback" not in result.stderr
         assert "s3cr3t-pw" not in result.stderr + result.stdout
         assert "wrong-pw" not in result.stderr
     assert wrong.returncode == 2 and bad_url.returncode == 2 and bad_scheme.returncode == 2
@@ -98,16 +104,16 @@ def test_killed_connections_lose_and_double_nothing(redis_server: RedisServer, t
     env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path), "STREAM_MAXLEN": "0"}
     proc = start_cli("--mode", "continuous", "--rate", "5000", "--duration", "8", "--output", "both", env=env)
     admin = redis_server.client()
-    killed = 0
-    for moment in (2.5, 5.0):
-        time.sleep(moment - (2.5 if killed else 0))
-        for client in admin.client_list():
-            if client.get("name") == "searchflow-generator":
-                admin.client_kill_filter(_id=client["id"])
-                killed += 1
+    killed = []
+    for _ in range(2):
+        time.sleep(2.5)
+        names = [c for c in admin.client_list() if c.get("name") == "searchflow-generator"]
+        for client in names:
+            admin.client_kill_filter(_id=client["id"])
+        killed.append(len(names))
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
-    assert killed >= 2
+    assert all(n >= 1 for n in killed), killed
     assert "reconnected" in stderr
     check_exactly_once(redis_server, tmp_path, stderr)
 
@@ -139,3 +145,58 @@ def test_redis_crash_and_restart_loses_and_doubles_nothing(durable_redis: RedisS
     assert sum(summary_counts(stderr).values()) == pytest.approx(24_000, rel=0.02)
     events = read_events(tmp_path)
     assert len({e["event_id"] for v in events.values() for e in v}) == sum(len(v) for v in events.values())
+
+
+def test_a_key_of_another_type_is_refused_before_the_run(redis_server: RedisServer) -> None:
+    """A stream name used by another kind of key: one line naming STREAM_PREFIX, exit 2, nothing written."""
+    redis_server.client().set("x:click", "not a stream")
+    result = run_cli(
+        "--count", "1000", "--output", "redis", env={"REDIS_PORT": str(redis_server.port), "STREAM_PREFIX": "x"}
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: STREAM_PREFIX=x: key x:click holds a string, not a stream"]
+    assert redis_server.client().xlen("x:search") == 0
+
+
+def test_an_error_reply_mid_run_ends_the_run_with_one_line(redis_server: RedisServer) -> None:
+    """A stream replaced by another kind of key during a run: exit 1, a one-line error, no hang, no traceback."""
+    env = {"REDIS_PORT": str(redis_server.port), "STREAM_PREFIX": "y"}
+    proc = start_cli("--mode", "continuous", "--rate", "2000", "--duration", "20", "--output", "redis", env=env)
+    time.sleep(2.5)
+    client = redis_server.client()
+    client.delete("y:click")
+    client.set("y:click", "oops")
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "y:click holds a string" in errors[0] and "not delivered" in errors[0]
+
+
+def test_redis_gone_for_good_gives_up_after_the_retry_time(redis_server: RedisServer, tmp_path: Path) -> None:
+    """Redis killed for good: after REDIS_RETRY_SECONDS the run stops, says how many events were lost, exit 1."""
+    env = {"REDIS_PORT": str(redis_server.port), "REDIS_RETRY_SECONDS": "3", "OUTPUT_DIR": str(tmp_path)}
+    proc = start_cli("--mode", "continuous", "--rate", "1000", "--output", "both", env=env)
+    time.sleep(2)
+    redis_server.kill()
+    began = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert time.monotonic() - began < 20
+    assert "Traceback" not in stderr
+    assert "unreachable" in stderr and "not delivered" in stderr
+
+
+def test_a_stop_during_an_outage_ends_within_the_grace(redis_server: RedisServer, tmp_path: Path) -> None:
+    """SIGTERM while Redis is away: the run does not wait REDIS_RETRY_SECONDS (300), it stops within about 10 s."""
+    env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path)}
+    proc = start_cli("--mode", "continuous", "--rate", "1000", "--output", "both", env=env)
+    time.sleep(2)
+    redis_server.kill()
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    began = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - began < 20
+    assert proc.returncode == 1
+    assert "Traceback" not in stderr and "not delivered" in stderr
