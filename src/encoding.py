@@ -14,9 +14,9 @@ import json
 import numpy as np
 import polars as pl
 
+from .catalogue import Catalogue
 from .config import DEVICES, PLATFORMS, PRODUCTS
 from .reference import CURRENCIES, RESULT_PREFIX, CityTable
-from .catalogue import Catalogue
 from .tables import EncodedBatch, EventTables, Lines
 
 # Two lowercase hex digits for every byte value, as one uint16 each (in memory order).
