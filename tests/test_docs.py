@@ -80,6 +80,7 @@ def test_compose_runs_the_generator_continuously_into_its_redis() -> None:
     assert set(generator["environment"]) <= variables
     assert generator["environment"]["REDIS_HOST"] == "redis"
     assert any(volume.endswith(":/data/raw") for volume in generator["volumes"])
+    assert "generator-data" in compose["volumes"]
 
 
 def test_makefile_has_the_redis_targets() -> None:

@@ -93,9 +93,9 @@ class TestClicks:
         assert joined.filter(pl.col("result_position") > pl.col("page") * page_size).height == 0
 
     def test_about_two_percent_of_clicks_are_past_page_one(self, million: Sample) -> None:
-        """Sistrix: about 2 % of clicks reach page 2; allow 0.5 % to 6 %."""
+        """Sistrix: about 2 % of clicks reach page 2; the model gives about 2.5 %, allow 1 % to 4 %."""
         beyond = (million.click["result_position"] > million.settings.page_size).mean()
-        assert 0.005 <= beyond <= 0.06
+        assert 0.01 <= beyond <= 0.04
 
 
 class TestIntegrity:
