@@ -116,9 +116,13 @@ def local_time(t_ms: np.ndarray, zone: np.ndarray, zone_names: tuple[str, ...]) 
     if not len(t_ms):
         return np.asarray(t_ms, dtype=np.int64)
     hours = t_ms // MS_PER_HOUR
-    pairs, inverse = np.unique(np.stack([zone, hours]), axis=1, return_inverse=True)
-    offsets = np.array([_offset_at_hour(zone_names[z], int(h)) for z, h in pairs.T], dtype=np.int64)
-    return t_ms + offsets[inverse.ravel()]
+    first = int(hours.min())
+    # One integer per (zone, hour): a flat unique is much faster than a unique over rows.
+    keys, inverse = np.unique(zone.astype(np.int64) << 32 | (hours - first), return_inverse=True)
+    offsets = np.array(
+        [_offset_at_hour(zone_names[k >> 32], first + int(k & 0xFFFFFFFF)) for k in keys.tolist()], dtype=np.int64
+    )
+    return t_ms + offsets[inverse]
 
 
 def local_hour(t_ms: np.ndarray, zone: np.ndarray, zone_names: tuple[str, ...]) -> np.ndarray:
