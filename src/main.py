@@ -281,7 +281,7 @@ def cli(ctx: click.Context, /, rate: str | None, **flags: Any) -> int:
 @click.option("--out", "out_file", metavar="FILE", help="The HTML page to write. [DIR/report.html]")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="Print nothing but errors.")
 def report(input_dir: str | None, out_file: str | None, quiet: bool | None) -> int:
-    r"""Measure a run's events against their targets: report.html and report.json.
+    """Measure a run's events against their targets: report.html and report.json.
 
     \b
     Examples:
