@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -117,6 +118,16 @@ def _parse_instant(value: Any) -> datetime | None:
     if parsed is not None and not EARLIEST <= parsed <= LATEST:
         raise ValueError(f"expected a time between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
     return parsed.astimezone(UTC) if parsed is not None else None
+
+
+# Settings written as "key=value,..." and how each is read (all raise ValueError with what is expected).
+MAPPINGS: dict[str, tuple[Callable[[str, tuple[str, ...]], dict[str, float]], tuple[str, ...]]] = {
+    "platform_shares": (_parse_shares, PLATFORMS),
+    "product_shares": (_parse_shares, PRODUCTS),
+    "commission_rates": (_parse_rates, PRODUCTS),
+    "journey_conversion_weights": (_parse_weights, JOURNEY_STAGES),
+    "device_conversion_weights": (_parse_weights, DEVICES),
+}
 
 
 class Settings(BaseSettings):
@@ -275,34 +286,11 @@ class Settings(BaseSettings):
             raise ValueError("expected ISO 3166 country codes separated by commas (US,CA,GB) or ALL")
         return ",".join(codes)
 
-    @field_validator("platform_shares")
+    @field_validator(*MAPPINGS)
     @classmethod
-    def _platform_shares(cls, value: str) -> str:
-        _parse_shares(value, PLATFORMS)
-        return value
-
-    @field_validator("product_shares")
-    @classmethod
-    def _product_shares(cls, value: str) -> str:
-        _parse_shares(value, PRODUCTS)
-        return value
-
-    @field_validator("commission_rates")
-    @classmethod
-    def _commission_rates(cls, value: str) -> str:
-        _parse_rates(value, PRODUCTS)
-        return value
-
-    @field_validator("journey_conversion_weights")
-    @classmethod
-    def _journey_weights(cls, value: str) -> str:
-        _parse_weights(value, JOURNEY_STAGES)
-        return value
-
-    @field_validator("device_conversion_weights")
-    @classmethod
-    def _device_weights(cls, value: str) -> str:
-        _parse_weights(value, DEVICES)
+    def _mapping(cls, value: str, info: ValidationInfo) -> str:
+        parse, keys = MAPPINGS[str(info.field_name)]
+        parse(value, keys)
         return value
 
     @model_validator(mode="after")
@@ -311,31 +299,36 @@ class Settings(BaseSettings):
             raise ValueError("window_start: must be before the end of the window")
         return self
 
-    # Derived views, parsed once the strings are known to be valid.
+    # Derived views of the "key=value" settings, read once they are known to be valid.
+    def mapping(self, field: str) -> dict[str, float]:
+        """The numbers of a "key=value,..." setting (shares normalised to sum 1)."""
+        parse, keys = MAPPINGS[field]
+        return parse(getattr(self, field), keys)
+
     @property
     def platform_weights(self) -> dict[str, float]:
         """Share of users per platform, summing to 1."""
-        return _parse_shares(self.platform_shares, PLATFORMS)
+        return self.mapping("platform_shares")
 
     @property
     def product_weights(self) -> dict[str, float]:
         """Share of trips per product type, summing to 1."""
-        return _parse_shares(self.product_shares, PRODUCTS)
+        return self.mapping("product_shares")
 
     @property
     def commission_by_product(self) -> dict[str, float]:
         """Commission rate per product type."""
-        return _parse_rates(self.commission_rates, PRODUCTS)
+        return self.mapping("commission_rates")
 
     @property
     def journey_weights(self) -> dict[str, float]:
         """Booking weight by journey stage: first, middle, later."""
-        return _parse_weights(self.journey_conversion_weights, JOURNEY_STAGES)
+        return self.mapping("journey_conversion_weights")
 
     @property
     def device_weights(self) -> dict[str, float]:
         """Booking weight by device type."""
-        return _parse_weights(self.device_conversion_weights, DEVICES)
+        return self.mapping("device_conversion_weights")
 
     @property
     def market_codes(self) -> tuple[str, ...] | None:

@@ -10,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -96,8 +97,7 @@ def run_batch(
     Counts go into ``result`` as the run goes, so a caller keeps them if a publisher fails.
     """
     result = result or RunResult(seed=generator.seed)
-    began = time.monotonic()
-    try:
+    with _flushed(publishers, result):
         batches = paced(generator.batch(count, start, end), rate)
         for batch in encoded(generator, batches, ahead=0 if rate else ENCODE_AHEAD, threads=encode_threads):
             _publish(batch, publishers, result)
@@ -105,10 +105,6 @@ def run_batch(
             if should_stop():
                 result.interrupted = True
                 break
-    finally:
-        for publisher in publishers:
-            publisher.flush()
-        result.elapsed = time.monotonic() - began
     return result
 
 
@@ -128,10 +124,9 @@ def run_live(
     events already due are written, nothing later, and everything is flushed.
     """
     result = result or RunResult(seed=generator.seed)
-    began = time.monotonic()
     start_ms = int(time.time() * 1000)
     end_ms = start_ms + int(duration * 1000) if duration else None
-    try:
+    with _flushed(publishers, result):
         for index, tables in enumerate(generator.live(rate, start_ms, end_ms)):
             due_ms = start_ms + (index + 1) * LIVE_SLICE_MS
             if end_ms is not None:
@@ -145,11 +140,19 @@ def run_live(
             if stopped:
                 result.interrupted = True
                 break
+    return result
+
+
+@contextmanager
+def _flushed(publishers: Sequence[Publisher], result: RunResult) -> Iterator[None]:
+    """Flush every publisher when the run ends, however it ends, and time the run."""
+    began = time.monotonic()
+    try:
+        yield
     finally:
         for publisher in publishers:
             publisher.flush()
         result.elapsed = time.monotonic() - began
-    return result
 
 
 def _publish(batch: EncodedBatch, publishers: Sequence[Publisher], result: RunResult, push: bool = False) -> None:
