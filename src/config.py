@@ -413,6 +413,8 @@ def redis_address(url: str) -> str:
     """``scheme://host:port`` of a Redis URL, for messages: never its user, password or query."""
     try:
         parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return f"unix://{parts.path}"
         return f"{parts.scheme}://{parts.hostname or 'localhost'}:{parts.port or 6379}"
     except ValueError:
         return f"{url.split(':', 1)[0]}://(unreadable address)"

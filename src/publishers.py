@@ -449,7 +449,8 @@ def redis_client(url: str | None, host: str, port: int, password: str | None, db
     if url:
         client = redis.Redis.from_url(url, **options)
         kwargs = client.connection_pool.connection_kwargs
-        where = f"{kwargs.get('host', host)}:{kwargs.get('port', port)}"  # parsed parts only: no password
+        # Parsed parts only, never the password: a socket path, or host and port.
+        where = str(kwargs["path"]) if "path" in kwargs else f"{kwargs.get('host', host)}:{kwargs.get('port', port)}"
     else:
         client = redis.Redis(host=host, port=port, password=password, db=db, **options)
         where = f"{host}:{port}"

@@ -200,3 +200,18 @@ def test_a_stop_during_an_outage_ends_within_the_grace(redis_server: RedisServer
     assert time.monotonic() - began < 20
     assert proc.returncode == 1
     assert "Traceback" not in stderr and "not delivered" in stderr
+
+
+def test_a_local_server_can_be_reached_by_its_unix_socket(tmp_path: Path) -> None:
+    """REDIS_URL=unix:///path: the events arrive, and messages name the socket."""
+    socket_path = tmp_path / "redis.sock"
+    server = RedisServer(tmp_path, "--unixsocket", str(socket_path))
+    server.start()
+    try:
+        result = run_cli("--count", "2000", "--output", "redis", env={"REDIS_URL": f"unix://{socket_path}"})
+        total = sum(server.client().xlen(STREAMS[t]) for t in EVENT_TYPES)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert total == 2000
+    assert str(socket_path) in result.stderr
