@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Protocol
 import numpy as np
 
 from .models import EVENT_TYPES, file_name
-from .tables import EncodedBatch
+from .tables import EncodedBatch, time_order
 
 
 class Publisher(Protocol):
@@ -406,9 +406,7 @@ def _reason(exc: BaseException) -> str:
 
 def _chunks(batch: EncodedBatch, size: int) -> Iterator[_Chunk]:
     """Split a batch into chunks of about ``size`` events in time order, each a run of lines per type."""
-    stamps = np.concatenate([batch.stamps[t] for t in EVENT_TYPES])
-    kinds = np.repeat(np.arange(len(EVENT_TYPES)), [batch.counts[t] for t in EVENT_TYPES])
-    order = kinds[np.lexsort((kinds, stamps))]
+    order, _ = time_order([batch.stamps[t] for t in EVENT_TYPES])
     # Lines of each type used up to every position of the global order.
     used = np.stack([np.cumsum(order == k) for k in range(len(EVENT_TYPES))], axis=1)
     bounds = [np.zeros(len(EVENT_TYPES), dtype=np.int64)]

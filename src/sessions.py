@@ -20,7 +20,7 @@ from .reference import (
     countries,
 )
 from .tables import EventTables
-from .timing import MS_PER_DAY, TimeModel, local_hour, local_time
+from .timing import MS_PER_DAY, MS_PER_HOUR, TimeModel, local_time
 
 FLIGHT, HOTEL, CAR, PACKAGE = range(4)
 MOBILE = 1
@@ -249,7 +249,8 @@ class SessionModel:
         lead *= np.where(device == MOBILE, s.mobile_lead_factor, 1.0) * np.where(
             product == PACKAGE, LEAD_PACKAGE_FACTOR, 1
         )
-        day = local_time(start, pop.cities.timezone_code[city], pop.cities.timezone_names) // MS_PER_DAY
+        local = local_time(start, pop.cities.timezone_code[city], pop.cities.timezone_names)
+        day = local // MS_PER_DAY
         template = cat.template_range[product, 0] + (
             rng.random(n) * (cat.template_range[product, 1] - cat.template_range[product, 0])
         ).astype(np.int64)
@@ -373,7 +374,7 @@ class SessionModel:
 
         # Conversions: at most one per click; the booking is the clicked result at its price.
         session_of_click = ss[ci]
-        hour = local_hour(start, pop.cities.timezone_code[city], pop.cities.timezone_names)[session_of_click]
+        hour = (local // MS_PER_HOUR % 24)[session_of_click]
         chance = conversion_probability(
             s.conversion_rate,
             visits.visit[session_of_click],

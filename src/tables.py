@@ -17,6 +17,18 @@ import polars as pl
 from .models import EVENT_TYPES
 
 
+def time_order(stamps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Merge per-type times: the type of each event in time order, and its row in the concatenation.
+
+    Ties in time go by event type (search, click, conversion), and within a type rows keep
+    their order, so any prefix of the order is a prefix of each type's rows.
+    """
+    flat = np.concatenate(stamps)
+    kinds = np.repeat(np.arange(len(stamps)), [len(s) for s in stamps])
+    order = np.lexsort((kinds, flat))
+    return kinds[order], order
+
+
 @dataclass(frozen=True)
 class EventTables:
     """Searches, clicks and conversions of a batch, each a polars DataFrame of internal columns."""
@@ -81,10 +93,8 @@ class EventTables:
         """
         if n >= len(self):
             return self, self.head(0)
-        stamps = np.concatenate([table["ts"].to_numpy() for _, table in self.items()])
-        kinds = np.repeat(np.arange(3), [table.height for _, table in self.items()])
-        order = np.lexsort((kinds, stamps))[:n]
-        kept = np.bincount(kinds[order], minlength=3)
+        kinds, _ = time_order([table["ts"].to_numpy() for _, table in self.items()])
+        kept = np.bincount(kinds[:n], minlength=3)
         head = EventTables(*(table.slice(0, int(k)) for (_, table), k in zip(self.items(), kept, strict=True)))
         tail = EventTables(*(table.slice(int(k)) for (_, table), k in zip(self.items(), kept, strict=True)))
         return head, tail
@@ -132,9 +142,8 @@ class EncodedBatch:
     def interleaved(self) -> bytes:
         """All lines in time order over the three types (ties: search, click, conversion)."""
         lines = [line for event_type in EVENT_TYPES for line in self.line_list(event_type)]
-        stamps = np.concatenate([self.stamps[event_type] for event_type in EVENT_TYPES])
-        kinds = np.repeat(np.arange(len(EVENT_TYPES)), [self.counts[t] for t in EVENT_TYPES])
-        return b"".join(lines[i] for i in np.lexsort((kinds, stamps)))
+        _, order = time_order([self.stamps[event_type] for event_type in EVENT_TYPES])
+        return b"".join(lines[i] for i in order)
 
 
 class Schedule:

@@ -123,8 +123,3 @@ def local_time(t_ms: np.ndarray, zone: np.ndarray, zone_names: tuple[str, ...]) 
         [_offset_at_hour(zone_names[k >> 32], first + int(k & 0xFFFFFFFF)) for k in keys.tolist()], dtype=np.int64
     )
     return t_ms + offsets[inverse]
-
-
-def local_hour(t_ms: np.ndarray, zone: np.ndarray, zone_names: tuple[str, ...]) -> np.ndarray:
-    """Local hour of day (0-23) of instants ``t_ms`` in the zones coded ``zone``."""
-    return (local_time(t_ms, zone, zone_names) // MS_PER_HOUR) % 24
