@@ -2,9 +2,10 @@
 
 Starts its own redis-server on a free port (no persistence), runs
 `python -m src.main --output redis --count COUNT` against it RUNS times, and prints the
-median of the runs' own events/s (every event confirmed by Redis), with the core count.
+median of the runs' own events/s (every event confirmed by Redis), with the core count,
+and the CPU time the Redis server spent per million events (the other half of the cost).
 
-    python scripts/bench_redis.py                  # 1,000,000 events, 3 runs
+    python scripts/bench_redis.py                  # 1,000,000 events, 5 runs
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,8 +50,9 @@ def main() -> None:
         try:
             time.sleep(0.5)
             env = {**os.environ, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port)}
-            rates = []
+            rates, server_seconds = [], []
             for i in range(args.runs):
+                cpu_before = cpu_seconds(server.pid)
                 proc = subprocess.run(
                     [sys.executable, "-m", "src.main", "--output", "redis", "--count", str(args.count),
                      "--seed", "1", "--end", "2026-03-02"],
@@ -53,13 +61,16 @@ def main() -> None:
                 match = re.search(r"([\d,]+) events/s", proc.stderr)
                 assert match, proc.stderr
                 rates.append(float(match.group(1).replace(",", "")))
-                print(f"run {i + 1}: {rates[-1]:,.0f} events/s", flush=True)
+                server_seconds.append((cpu_seconds(server.pid) - cpu_before) * 1e6 / args.count)
+                cost = f"redis-server CPU {server_seconds[-1]:.2f} s per million"
+                print(f"run {i + 1}: {rates[-1]:,.0f} events/s, {cost}", flush=True)
         finally:
             server.terminate()
             server.wait()
     print(
         f"batch to Redis Streams (loopback): {args.count:,} events, {args.runs} runs, {os.cpu_count()} cores: "
-        f"median {statistics.median(rates):,.0f} events/s"
+        f"median {statistics.median(rates):,.0f} events/s; "
+        f"redis-server CPU {statistics.median(server_seconds):.2f} s per million events"
     )
 
 

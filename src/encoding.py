@@ -10,6 +10,7 @@ line and check it against the JSON Schemas.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
@@ -98,6 +99,11 @@ def uuid_series(name: str, hi: pl.Series, lo: pl.Series) -> pl.Series:
     return _fixed(name, [_uuid_chars(hi, lo)], len(hi))
 
 
+def _bulk(text: str) -> str:
+    """A Redis protocol bulk string: its length in bytes, then the text."""
+    return f"${len(text.encode())}\r\n{text}\r\n"
+
+
 def _nullable(expr: pl.Expr, present: pl.Expr) -> pl.Expr:
     """``expr`` where ``present``, else the JSON literal null."""
     return pl.when(present).then(expr).otherwise(pl.lit("null"))
@@ -118,14 +124,16 @@ def _lines(frame: pl.DataFrame) -> Lines:
 class Encoder:
     """Encodes event tables into JSONL bytes for one run's catalogue and city table."""
 
-    def __init__(self, catalogue: Catalogue, cities: CityTable, redis_args: bool = False, lines: bool = True) -> None:
+    def __init__(
+        self, catalogue: Catalogue, cities: CityTable, streams: Mapping[str, str] | None = None, lines: bool = True
+    ) -> None:
         """Render every fixed piece of text once: cities, channels, templates, providers.
 
-        With ``redis_args`` every batch is also encoded as Redis protocol arguments; without
-        ``lines`` (Redis the only output) it is encoded only so.
+        With ``streams`` (the Redis stream of each event type) every batch is also encoded as
+        XADD commands; without ``lines`` (Redis the only output) it is encoded only so.
         """
-        self.redis_args = redis_args
-        self.lines = lines or not redis_args
+        self.streams = dict(streams) if streams else None
+        self.lines = lines or not streams
         names, countries = cities.name.to_list(), cities.country.to_list()
         self.geo = pl.Series(
             [f'"geo":{{"country":{_json(c)},"city":{_json(n)}}}' for c, n in zip(countries, names, strict=True)]
@@ -143,19 +151,21 @@ class Encoder:
         self.currencies = pl.Series(CURRENCIES)
 
     def encode(self, event_type: str, table: pl.DataFrame) -> tuple[Lines, Lines | None]:
-        """JSON lines of one event type, and the same lines as Redis protocol arguments if asked.
+        """JSON lines of one event type, and the same events as XADD commands if streams were given.
 
-        Lines end in a newline; arguments are ``$<length>``, CRLF, the line without newline, CRLF.
+        Lines end in a newline. A command is one XADD in Redis protocol, adding the line (without
+        its newline) as ``data``, with ``event_id`` and ``event_type``, to the type's stream.
         The bytes are the Arrow buffers polars built the text in: no copy is made for writing.
         """
         if table.height == 0:
-            return Lines.empty(), (Lines.empty() if self.redis_args else None)
+            return Lines.empty(), (Lines.empty() if self.streams else None)
         columns, pieces = getattr(self, f"_{event_type}")(table)
         rows = table.height
+        ids = _uuid_chars(table["id_hi"], table["id_lo"])
         # The start of every line has a fixed width: built as one block of bytes, not piece by piece.
         head: list[str | np.ndarray] = [
             '{"event_id":"',
-            _uuid_chars(table["id_hi"], table["id_lo"]),
+            ids,
             f'","event_type":"{event_type}","timestamp":"',
             _timestamp_chars(table["ts"]),
             '","user_id":',
@@ -167,15 +177,20 @@ class Encoder:
             pl.col("f_session"),
         ]
         frame = pl.DataFrame([_fixed("f_head", head, rows), _fixed("f_session", session, rows), *columns]).hstack(table)
-        if not self.redis_args:
+        if not self.streams:
             return _lines(frame.select(pl.concat_str([*common, *pieces, pl.lit("}\n")]))), None
         json = frame.select(pl.concat_str([*common, *pieces, pl.lit("}")]).alias("json"))
-        arg = json.select(
-            pl.concat_str([pl.lit("$"), pl.col("json").str.len_bytes().cast(pl.String), pl.lit("\r\n"),
-                           pl.col("json"), pl.lit("\r\n")])
+        # XADD <stream> * data <line> event_id <id> event_type <type>: nine bulk strings.
+        start = "*9\r\n" + _bulk("XADD") + _bulk(self.streams[event_type]) + _bulk("*") + _bulk("data") + "$"
+        middle = "\r\n" + _bulk("event_id") + "$36\r\n"
+        end = "\r\n" + _bulk("event_type") + _bulk(event_type)
+        tail = _fixed("f_tail", [middle, ids, end], rows)
+        xadd = json.hstack([tail]).select(
+            pl.concat_str([pl.lit(start), pl.col("json").str.len_bytes().cast(pl.String), pl.lit("\r\n"),
+                           pl.col("json"), pl.col("f_tail")])
         )  # fmt: skip
         lines = _lines(json.select(pl.col("json") + "\n")) if self.lines else Lines.empty()
-        return lines, _lines(arg)
+        return lines, _lines(xadd)
 
     def encode_all(self, tables: EventTables) -> EncodedBatch:
         """JSON lines per event type, with counts and times for the publishers."""
@@ -185,7 +200,7 @@ class Encoder:
             offsets={event_type: lines.offsets for event_type, (lines, _) in encoded.items()},
             counts=tables.counts(),
             stamps={event_type: table["ts"].to_numpy() for event_type, table in tables.items()},
-            redis_args={event_type: args for event_type, (_, args) in encoded.items() if args is not None},
+            xadds={event_type: xadds for event_type, (_, xadds) in encoded.items() if xadds is not None},
         )
 
     def _search(self, t: pl.DataFrame) -> tuple[list[pl.Series], list[pl.Expr]]:

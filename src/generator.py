@@ -26,6 +26,7 @@ import numpy as np
 from .config import Settings
 from .encoding import Encoder
 from .journeys import Journeys
+from .models import stream_names
 from .population import Population, build_population
 from .sessions import SessionModel
 from .tables import EventTables, Schedule
@@ -56,7 +57,7 @@ class EventGenerator:
         self.encoder = Encoder(
             self.model.catalogue,
             self.population.cities,
-            redis_args=settings.output in ("redis", "both"),
+            streams=stream_names(settings.stream_prefix) if settings.output in ("redis", "both") else None,
             lines=settings.output != "redis",
         )
         self.journeys = Journeys(self.population.size, settings.return_trip_rate)

@@ -117,6 +117,11 @@ def file_name(event_type: str) -> str:
     return f"{event_type}_events.jsonl"
 
 
+def stream_names(prefix: str) -> dict[str, str]:
+    """The Redis stream each event type is written to: ``<prefix>:<type>``."""
+    return {event_type: f"{prefix}:{event_type}" for event_type in EVENT_TYPES}
+
+
 def json_schema(event_type: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one event type, derived from its model."""
     schema = EVENT_MODELS[event_type].model_json_schema()

@@ -6,7 +6,6 @@ has the same three methods, so the run loop does not care where events go.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -19,7 +18,7 @@ from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
-from .models import EVENT_TYPES, file_name
+from .models import EVENT_TYPES, file_name, stream_names
 from .tables import EncodedBatch, time_order
 
 
@@ -133,36 +132,6 @@ class StreamPublisher:
         self.flush()
 
 
-# One call adds a chunk of events to the three streams atomically: after a lost connection
-# the chunk is either wholly in Redis or not at all, which the publisher checks before resending.
-# ARGV: maxlen ('0' for unbounded), the number of lines per stream, then the lines. Trimming
-# once per chunk (approximate, MAXLEN ~) costs Redis a quarter less than trimming on every XADD.
-_XADD_CHUNK = """
-local call, sub = redis.call, string.sub
-local maxlen = ARGV[1]
-local types = {'search', 'click', 'conversion'}
-for k = 1, 3 do
-  local kind = call('TYPE', KEYS[k])['ok']
-  if kind ~= 'none' and kind ~= 'stream' then
-    return redis.error_reply('WRONGTYPE ' .. KEYS[k] .. ' holds a ' .. kind .. ', not a stream')
-  end
-end
-local i = 5
-for k = 1, 3 do
-  local count, stream, event_type = tonumber(ARGV[k + 1]), KEYS[k], types[k]
-  for _ = 1, count do
-    local line = ARGV[i]
-    call('XADD', stream, '*', 'data', line, 'event_id', sub(line, 14, 49), 'event_type', event_type)
-    i = i + 1
-  end
-  if count > 0 and maxlen ~= '0' then
-    redis.call('XTRIM', KEYS[k], 'MAXLEN', '~', maxlen)
-  end
-end
-return i - 5
-"""
-
-
 class RedisUnavailable(ConnectionError):
     """Redis cannot take the events; the message says where and why, never with a password.
 
@@ -176,7 +145,7 @@ class RedisUnavailable(ConnectionError):
 
 @dataclass
 class _Chunk:
-    """Events for one atomic call: per stream, their lines as protocol arguments and the last event_id."""
+    """Events for one transaction: per stream, their XADD commands back to back and the last event_id."""
 
     counts: list[int]
     args: list[memoryview]
@@ -190,11 +159,12 @@ class RedisPublisher:
     """Writes events into one Redis stream per event type, from a sender thread, losing and doubling none.
 
     Entries carry the event's JSON line in ``data`` plus ``event_id`` and ``event_type``.
-    Events are sent in chunks, each added atomically by a Lua script. When Redis goes
-    away the sender retries with exponential backoff (capped), while ``write`` keeps
-    accepting batches into a bounded buffer; when the buffer is full ``write`` waits,
-    which pauses generation. After reconnecting, the sender reads the last entry of each
-    stream to learn whether the chunk in flight was applied, so it is never sent twice.
+    Events are sent in chunks, each one MULTI/EXEC transaction of XADDs (and one approximate
+    trim per stream), so a chunk is in Redis whole or not at all. When Redis goes away the
+    sender retries with exponential backoff (capped), while ``write`` keeps accepting
+    batches into a bounded buffer; when the buffer is full ``write`` waits, which pauses
+    generation. After reconnecting, the sender reads the last entry of each stream to learn
+    whether the chunks in flight were applied, so none is sent twice.
     """
 
     def __init__(
@@ -213,7 +183,7 @@ class RedisPublisher:
         self._errors = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
         self.client = client
         self.where = where
-        self.streams = [f"{prefix}:{event_type}" for event_type in EVENT_TYPES]
+        self.streams = list(stream_names(prefix).values())
         self.maxlen = maxlen
         self.buffer_events = buffer_events
         self.chunk_events = chunk_events
@@ -222,7 +192,6 @@ class RedisPublisher:
         try:
             client.ping()
             kinds = {stream: client.type(stream) for stream in self.streams}
-            self._sha = client.script_load(_XADD_CHUNK)
         except redis.AuthenticationError as exc:
             raise RedisUnavailable(
                 f"Redis at {where} refused the password ({_reason(exc)})", "REDIS_PASSWORD"
@@ -322,17 +291,15 @@ class RedisPublisher:
                 while sent < len(ahead):
                     sent += 1  # counted before sending: a failure halfway leaves it in doubt too
                     self._send(ahead[sent - 1])
-                try:
-                    self._connection.read_response()
-                except redis.exceptions.NoScriptError:
-                    # A restarted Redis forgot the script: the calls did nothing. Load it and send them again.
-                    for _ in range(sent - 1):
-                        with contextlib.suppress(redis.exceptions.ResponseError):
-                            self._connection.read_response()
-                    self._sha = self.client.script_load(_XADD_CHUNK)
-                    sent = 0
-                    continue
+                applied = self._read_transaction(ahead[0])
                 sent -= 1
+                if applied is not None:
+                    # Some commands failed when they ran (a stream replaced by another kind of key):
+                    # count what went in, and stop; retrying would fail the same way.
+                    self._confirm(1, applied)
+                    self._connection.disconnect()
+                    self._fail(f"Redis at {self.where} answered: {self._explain(ahead[0], applied)}")
+                    return
                 self._confirm(1)
                 self.retrying, delay = False, 0.05
             except self._errors as exc:
@@ -350,8 +317,8 @@ class RedisPublisher:
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
             except redis.ResponseError as exc:
-                # An error reply (a key of another type, out of memory, a read-only replica): retrying
-                # would not help, and the chunk was not applied (the script checks before it writes).
+                # An error reply before EXEC ran (out of memory, a read-only replica): the transaction
+                # was discarded, and retrying would not help.
                 self._connection.disconnect()
                 self._fail(f"Redis at {self.where} answered: {_reason(exc)}")
                 return
@@ -361,27 +328,64 @@ class RedisPublisher:
             self.failure = f"{reason}; {self._queued:,} events were not delivered"
             self._lock.notify_all()
 
-    def _confirm(self, chunks: int) -> None:
-        """The first ``chunks`` queued chunks are in Redis: count them and make room in the buffer."""
+    def _confirm(self, chunks: int, applied: list[int] | None = None) -> None:
+        """The first ``chunks`` queued chunks are in Redis: count them and make room in the buffer.
+
+        With ``applied``, only that many events per stream of the last of them went in.
+        """
         with self._lock:
             for _ in range(chunks):
                 chunk = self._queue.popleft()
-                self._queued -= len(chunk)
-                for event_type, count in zip(EVENT_TYPES, chunk.counts, strict=True):
+                counts = chunk.counts if applied is None else applied
+                self._queued -= sum(counts)
+                for event_type, count in zip(EVENT_TYPES, counts, strict=True):
                     self.written[event_type] += count
             self._lock.notify_all()
 
     def _send(self, chunk: _Chunk) -> None:
-        """Send the chunk's script call without waiting for the reply; the lines go out from the encoder's buffers."""
-        fixed = [b"EVALSHA", self._sha.encode(), b"3", *(s.encode() for s in self.streams), str(self.maxlen).encode()]
-        fixed += [str(n).encode() for n in chunk.counts]
-        head = b"*%d\r\n" % (len(fixed) + len(chunk)) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in fixed)
-        self._connection.send_packed_command([head, *chunk.args], check_health=False)
+        """Send the chunk's transaction without waiting for replies; the XADDs go out from the encoder's buffers."""
+        trims = [
+            _command(b"XTRIM", stream.encode(), b"MAXLEN", b"~", str(self.maxlen).encode())
+            for stream, count in zip(self.streams, chunk.counts, strict=True)
+            if count and self.maxlen
+        ]
+        self._connection.send_packed_command(
+            [_command(b"MULTI"), *chunk.args, *trims, _command(b"EXEC")], check_health=False
+        )
+
+    def _read_transaction(self, chunk: _Chunk) -> list[int] | None:
+        """Read the replies to one chunk's transaction: None if every command succeeded.
+
+        Otherwise the number of events applied per stream. An error before EXEC ran (the
+        transaction discarded, nothing applied) raises ``redis.ResponseError``.
+        """
+        self._connection.read_response()  # MULTI: OK
+        trims = sum(1 for count in chunk.counts if count and self.maxlen)
+        for _ in range(len(chunk) + trims):
+            self._connection.read_response()  # QUEUED
+        results = self._connection.read_response()
+        if not any(isinstance(result, Exception) for result in results):
+            return None
+        applied, first = [], 0
+        for count in chunk.counts:
+            applied.append(sum(not isinstance(result, Exception) for result in results[first : first + count]))
+            first += count
+        return applied
+
+    def _explain(self, chunk: _Chunk, applied: list[int]) -> str:
+        """Why a stream refused its events, as one line: usually the key is now another kind."""
+        stream = next(s for s, c, a in zip(self.streams, chunk.counts, applied, strict=True) if a < c)
+        try:
+            kind = self.client.type(stream)
+        except Exception:  # the message is best effort: Redis may have gone too
+            kind = b"unknown"
+        name = kind.decode() if isinstance(kind, bytes) else str(kind)
+        return f"key {stream} holds a {name}, not a stream" if name != "stream" else f"{stream} refused its events"
 
     def _applied_prefix(self, chunks: list[_Chunk]) -> int:
         """How many of ``chunks`` (sent in order, replies lost) are in Redis.
 
-        Chunks are applied whole and in order, so the newest one whose last event is the last
+        Transactions are applied whole and in order, so the newest one whose last event is the last
         entry of one of its streams is in, with every chunk before it; the rest are not.
         """
         for position in range(len(chunks) - 1, -1, -1):
@@ -401,11 +405,16 @@ MAX_BACKOFF = 5.0  # seconds between reconnection attempts at most
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    return text.splitlines()[0].rstrip(".")
+
+
+def _command(*args: bytes) -> bytes:
+    """One Redis command in the protocol: an array of bulk strings."""
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
 
 
 def _chunks(batch: EncodedBatch, size: int) -> Iterator[_Chunk]:
-    """Split a batch into chunks of about ``size`` events in time order, each a run of lines per type."""
+    """Split a batch into chunks of about ``size`` events in time order, each a run of XADDs per type."""
     order, _ = time_order([batch.stamps[t] for t in EVENT_TYPES])
     # Lines of each type used up to every position of the global order.
     used = np.stack([np.cumsum(order == k) for k in range(len(EVENT_TYPES))], axis=1)
@@ -419,11 +428,10 @@ def _chunks(batch: EncodedBatch, size: int) -> Iterator[_Chunk]:
             first, end = int(low[k]), int(high[k])
             counts.append(end - first)
             if end > first:
-                encoded = batch.redis_args[event_type]
-                args.append(encoded.span(first, end))
-                # The last argument is $<length>CRLF{"event_id":"<36 characters>"...
-                last = encoded.data[int(encoded.offsets[end - 1]) :][:64].tobytes()
-                start = last.index(b"\n") + 1 + len(b'{"event_id":"')
+                xadds = batch.xadds[event_type]
+                args.append(xadds.span(first, end))
+                last = xadds.span(end - 1, end).tobytes()
+                start = last.index(b'{"event_id":"') + len(b'{"event_id":"')
                 last_ids.append(last[start : start + 36])
             else:
                 last_ids.append(None)

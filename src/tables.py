@@ -129,7 +129,7 @@ class EncodedBatch:
     offsets: dict[str, np.ndarray]  # n + 1 offsets into lines: line i is lines[offsets[i]:offsets[i + 1]]
     counts: dict[str, int]
     stamps: dict[str, np.ndarray]  # epoch milliseconds of each line
-    redis_args: dict[str, Lines] = field(default_factory=dict)  # the lines as Redis protocol arguments, if asked
+    xadds: dict[str, Lines] = field(default_factory=dict)  # each event as an XADD command, if asked
 
     def __len__(self) -> int:
         return sum(self.counts.values())

@@ -17,14 +17,14 @@ from .test_live import read_events, start_cli, summary_counts
 STREAMS = {t: f"searchflow:events:{t}" for t in EVENT_TYPES}
 
 
-def stream_entries(server: RedisServer) -> dict[str, list[dict[bytes, bytes]]]:
+def stream_entries(server: RedisServer, prefix: str = "searchflow:events") -> dict[str, list[dict[bytes, bytes]]]:
     client = server.client()
-    return {t: [fields for _, fields in client.xrange(STREAMS[t])] for t in EVENT_TYPES}
+    return {t: [fields for _, fields in client.xrange(f"{prefix}:{t}")] for t in EVENT_TYPES}
 
 
-def check_exactly_once(server: RedisServer, directory: Path, stderr: str) -> None:
+def check_exactly_once(server: RedisServer, directory: Path, stderr: str, prefix: str = "searchflow:events") -> None:
     """Each stream holds every event of the summary once, the same as the file beside it, in order."""
-    entries = stream_entries(server)
+    entries = stream_entries(server, prefix)
     counts = summary_counts(stderr)
     for event_type in EVENT_TYPES:
         lines = (directory / file_name(event_type)).read_bytes().splitlines()
@@ -43,6 +43,16 @@ def test_batch_to_redis_writes_the_file_lines_as_entries(redis_server: RedisServ
     entry = stream_entries(redis_server)["click"][0]
     assert entry[b"event_type"] == b"click"
     assert entry[b"data"].startswith(b'{"event_id":"' + entry[b"event_id"] + b'"')
+
+
+def test_a_prefix_outside_ascii_names_the_streams(redis_server: RedisServer, tmp_path: Path) -> None:
+    """Stream names are sent with their length in bytes: a prefix with accents and a space still lands whole."""
+    prefix = "flux d'événements"
+    env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path), "STREAM_PREFIX": prefix}
+    result = run_cli("--count", "3000", "--seed", "4", "--output", "both", env=env)
+    assert result.returncode == 0, result.stderr
+    check_exactly_once(redis_server, tmp_path, result.stderr, prefix)
+    assert sorted(redis_server.client().keys()) == sorted(f"{prefix}:{t}".encode() for t in EVENT_TYPES)
 
 
 def test_streams_are_trimmed_to_about_maxlen(redis_server: RedisServer) -> None:
@@ -171,6 +181,19 @@ def test_an_error_reply_mid_run_ends_the_run_with_one_line(redis_server: RedisSe
     assert "Traceback" not in stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "y:click holds a string" in errors[0] and "not delivered" in errors[0]
+
+
+def test_a_write_refused_before_it_runs_ends_the_run_with_one_line(redis_server: RedisServer) -> None:
+    """Redis out of memory mid-run refuses each XADD as it is queued: the transaction is discarded, exit 1."""
+    env = {"REDIS_PORT": str(redis_server.port)}
+    proc = start_cli("--mode", "continuous", "--rate", "2000", "--duration", "20", "--output", "redis", env=env)
+    time.sleep(2.5)
+    redis_server.client().config_set("maxmemory", 1)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "used memory > 'maxmemory'; " in errors[0] and "not delivered" in errors[0]
 
 
 def test_redis_gone_for_good_gives_up_after_the_retry_time(redis_server: RedisServer, tmp_path: Path) -> None:
