@@ -275,33 +275,35 @@ class RedisPublisher:
         delay, down_since = 0.05, 0.0
         sent = 0  # chunks at the head of the queue that were sent and await their reply
         lost = False  # the connection broke: replies to the chunks sent will never come
+        probing = False  # just reconnected: one chunk alone, so a refusal (LOADING) cannot let the next one past it
         while True:
             with self._lock:
                 while not self._queue and not self._closing:
                     self._lock.wait(0.5)
                 if not self._queue:
                     return
-                ahead = list(islice(self._queue, min(IN_FLIGHT, len(self._queue))))
+                ahead = list(islice(self._queue, min(1 if probing else IN_FLIGHT, len(self._queue))))
             try:
                 if lost:
                     # The chunks sent without a reply may be in Redis or not: look before sending again.
                     self._confirm(self._applied_prefix(ahead[:sent]))
-                    sent, lost = 0, False
+                    sent, lost, probing = 0, False, True
                     continue
                 while sent < len(ahead):
                     sent += 1  # counted before sending: a failure halfway leaves it in doubt too
                     self._send(ahead[sent - 1])
-                applied = self._read_transaction(ahead[0])
+                applied, error = self._read_transaction(ahead[0])
                 sent -= 1
-                if applied is not None:
-                    # Some commands failed when they ran (a stream replaced by another kind of key):
-                    # count what went in, and stop; retrying would fail the same way.
-                    self._confirm(1, applied)
+                self._confirm(1, applied)
+                if error is not None:
+                    # Redis refused (out of memory, a read-only replica, a stream replaced by another kind
+                    # of key): retrying would fail the same way. Count what the chunks in flight put in, stop.
+                    for chunk in ahead[1 : 1 + sent]:
+                        self._confirm(1, self._read_transaction(chunk)[0])
                     self._connection.disconnect()
-                    self._fail(f"Redis at {self.where} answered: {self._explain(ahead[0], applied)}")
+                    self._fail(f"Redis at {self.where} answered: {error}")
                     return
-                self._confirm(1)
-                self.retrying, delay = False, 0.05
+                self.retrying, delay, probing = False, 0.05, False
             except self._errors as exc:
                 self._connection.disconnect()
                 lost = True
@@ -316,9 +318,7 @@ class RedisPublisher:
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
-            except redis.ResponseError as exc:
-                # An error reply before EXEC ran (out of memory, a read-only replica): the transaction
-                # was discarded, and retrying would not help.
+            except redis.ResponseError as exc:  # from reading the streams' last entries
                 self._connection.disconnect()
                 self._fail(f"Redis at {self.where} answered: {_reason(exc)}")
                 return
@@ -331,7 +331,8 @@ class RedisPublisher:
     def _confirm(self, chunks: int, applied: list[int] | None = None) -> None:
         """The first ``chunks`` queued chunks are in Redis: count them and make room in the buffer.
 
-        With ``applied``, only that many events per stream of the last of them went in.
+        With ``applied``, only that many events per stream of the last of them went in; the rest
+        stay counted in the buffer, as not delivered.
         """
         with self._lock:
             for _ in range(chunks):
@@ -353,34 +354,47 @@ class RedisPublisher:
             [_command(b"MULTI"), *chunk.args, *trims, _command(b"EXEC")], check_health=False
         )
 
-    def _read_transaction(self, chunk: _Chunk) -> list[int] | None:
-        """Read the replies to one chunk's transaction: None if every command succeeded.
+    def _read_transaction(self, chunk: _Chunk) -> tuple[list[int], str | None]:
+        """Read every reply to one chunk's transaction: the events applied per stream, and Redis' first refusal.
 
-        Otherwise the number of events applied per stream. An error before EXEC ran (the
-        transaction discarded, nothing applied) raises ``redis.ResponseError``.
+        A command refused as it is queued (out of memory, read-only) makes Redis discard the whole
+        transaction; one that fails as it runs (a key of another kind) leaves the others applied.
         """
-        self._connection.read_response()  # MULTI: OK
-        trims = sum(1 for count in chunk.counts if count and self.maxlen)
-        for _ in range(len(chunk) + trims):
-            self._connection.read_response()  # QUEUED
-        results = self._connection.read_response()
-        if not any(isinstance(result, Exception) for result in results):
-            return None
-        applied, first = [], 0
-        for count in chunk.counts:
-            applied.append(sum(not isinstance(result, Exception) for result in results[first : first + count]))
-            first += count
-        return applied
+        import redis
 
-    def _explain(self, chunk: _Chunk, applied: list[int]) -> str:
-        """Why a stream refused its events, as one line: usually the key is now another kind."""
-        stream = next(s for s, c, a in zip(self.streams, chunk.counts, applied, strict=True) if a < c)
+        error: str | None = None
+        trims = sum(1 for count in chunk.counts if count and self.maxlen)
+        for _ in range(1 + len(chunk) + trims):  # MULTI's OK, then QUEUED for each command
+            try:
+                self._connection.read_response()
+            except redis.ResponseError as exc:
+                error = error or _reason(exc)
+        try:
+            results = self._connection.read_response()
+        except redis.ResponseError as exc:  # EXECABORT: nothing was applied
+            return [0] * len(chunk.counts), error or _reason(exc)
+        applied, first = [], 0
+        for stream, count in zip(self.streams, chunk.counts, strict=True):
+            failed = [r for r in results[first : first + count] if isinstance(r, Exception)]
+            applied.append(count - len(failed))
+            if failed and error is None:
+                error = self._explain(stream, failed[0])
+            first += count
+        trim_failures = [r for r in results[first:] if isinstance(r, Exception)]
+        if trim_failures and error is None:
+            error = _reason(trim_failures[0])
+        return applied, error
+
+    def _explain(self, stream: str, failure: Exception) -> str:
+        """Why a stream refused its events, as one line, naming the key if it is now of another kind."""
+        if not str(failure).startswith("WRONGTYPE"):
+            return _reason(failure)
         try:
             kind = self.client.type(stream)
         except Exception:  # the message is best effort: Redis may have gone too
-            kind = b"unknown"
+            return f"{stream}: {_reason(failure)}"
         name = kind.decode() if isinstance(kind, bytes) else str(kind)
-        return f"key {stream} holds a {name}, not a stream" if name != "stream" else f"{stream} refused its events"
+        return f"key {stream} holds a {name}, not a stream"
 
     def _applied_prefix(self, chunks: list[_Chunk]) -> int:
         """How many of ``chunks`` (sent in order, replies lost) are in Redis.
@@ -408,6 +422,9 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0].rstrip(".")
 
 
+_EVENT_ID_FIELD = b"\r\n$8\r\nevent_id\r\n$36\r\n"  # in an XADD command, just before the event_id
+
+
 def _command(*args: bytes) -> bytes:
     """One Redis command in the protocol: an array of bulk strings."""
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
@@ -430,8 +447,9 @@ def _chunks(batch: EncodedBatch, size: int) -> Iterator[_Chunk]:
             if end > first:
                 xadds = batch.xadds[event_type]
                 args.append(xadds.span(first, end))
+                # The id follows the line, which cannot hold a raw CRLF (JSON escapes it).
                 last = xadds.span(end - 1, end).tobytes()
-                start = last.index(b'{"event_id":"') + len(b'{"event_id":"')
+                start = last.rindex(_EVENT_ID_FIELD) + len(_EVENT_ID_FIELD)
                 last_ids.append(last[start : start + 36])
             else:
                 last_ids.append(None)

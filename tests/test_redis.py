@@ -5,11 +5,15 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from src.config import load_settings
+from src.generator import EventGenerator
 from src.models import EVENT_TYPES, file_name
+from src.publishers import RedisPublisher, RedisUnavailable, redis_client
 
 from .conftest import RedisServer, run_cli
 from .test_live import read_events, start_cli, summary_counts
@@ -181,6 +185,34 @@ def test_an_error_reply_mid_run_ends_the_run_with_one_line(redis_server: RedisSe
     assert "Traceback" not in stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "y:click holds a string" in errors[0] and "not delivered" in errors[0]
+
+
+def test_a_stream_refusing_mid_run_is_counted_exactly(redis_server: RedisServer) -> None:
+    """A stream replaced by a string with two chunks in flight: written counts exactly what each stream holds.
+
+    The other streams' events of both transactions are in Redis (EXEC runs every command it can),
+    so they count as written; the refused ones, and every chunk after, as not delivered.
+    """
+    settings = load_settings({"seed": 5, "output": "redis", "stream_prefix": "p"})
+    generator = EventGenerator(settings, 5)
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 8, tzinfo=UTC)
+    batch = generator.encoder.encode_all(next(generator.batch(20_000, start, end)))
+    client, where = redis_client(None, "127.0.0.1", redis_server.port, None, 0)
+    publisher = RedisPublisher(client, where, prefix="p", chunk_events=1000)
+    server = redis_server.client()
+    server.set("p:click", "not a stream")
+    # Hold the publisher's commands until every chunk is queued, so two are in flight when the first fails.
+    server.execute_command("CLIENT", "PAUSE", "1000")
+    publisher.write(batch)
+    with pytest.raises(RedisUnavailable) as failure:
+        publisher.close()
+    message = str(failure.value)
+    assert "key p:click holds a string, not a stream" in message
+    lengths = {"search": server.xlen("p:search"), "click": 0, "conversion": server.xlen("p:conversion")}
+    assert publisher.written == lengths
+    assert 1000 < lengths["search"] < 2000  # the first two chunks' search events, no more
+    not_delivered = int(message.split("; ")[-1].split()[0].replace(",", ""))
+    assert not_delivered == len(batch) - sum(lengths.values())
 
 
 def test_a_write_refused_before_it_runs_ends_the_run_with_one_line(redis_server: RedisServer) -> None:
