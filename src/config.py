@@ -24,8 +24,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLATFORMS = ("web", "ios", "android")
 DEVICES = ("desktop", "mobile", "tablet")
 PRODUCTS = ("flight", "hotel", "car", "package")
-OUTPUTS = ("file", "redis", "stdout", "both")
-MODES = ("batch", "continuous")
 JOURNEY_STAGES = ("first", "middle", "later")
 
 # Names the original platform's scripts use, mapped to ours.

@@ -99,6 +99,10 @@ def uuid_series(name: str, hi: pl.Series, lo: pl.Series) -> pl.Series:
     return _fixed(name, [_uuid_chars(hi, lo)], len(hi))
 
 
+# In each XADD command, what comes between the line and its event_id (a line cannot hold a raw CRLF).
+XADD_EVENT_ID = b"\r\n$8\r\nevent_id\r\n$36\r\n"
+
+
 def _bulk(text: str) -> str:
     """A Redis protocol bulk string: its length in bytes, then the text."""
     return f"${len(text.encode())}\r\n{text}\r\n"
@@ -182,7 +186,7 @@ class Encoder:
         json = frame.select(pl.concat_str([*common, *pieces, pl.lit("}")]).alias("json"))
         # XADD <stream> * data <line> event_id <id> event_type <type>: nine bulk strings.
         start = "*9\r\n" + _bulk("XADD") + _bulk(self.streams[event_type]) + _bulk("*") + _bulk("data") + "$"
-        middle = "\r\n" + _bulk("event_id") + "$36\r\n"
+        middle = XADD_EVENT_ID.decode()
         end = "\r\n" + _bulk("event_type") + _bulk(event_type)
         tail = _fixed("f_tail", [middle, ids, end], rows)
         xadd = json.hstack([tail]).select(

@@ -75,11 +75,14 @@ def _summary(result: RunResult, where: str, outputs: list[str], redis: RedisPubl
 
 def _redis(settings: Settings) -> RedisPublisher:
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    where = redis_address(settings.redis_url) if settings.redis_url else f"{settings.redis_host}:{settings.redis_port}"
     try:
         client, where = redis_client(
             settings.redis_url, settings.redis_host, settings.redis_port, password, settings.redis_db
         )
+    except ValueError:
+        url = redis_address(str(settings.redis_url))
+        raise SettingsError(f"REDIS_URL={url}: not a Redis URL redis-py can read") from None
+    try:
         return RedisPublisher(
             client,
             where,
@@ -88,8 +91,6 @@ def _redis(settings: Settings) -> RedisPublisher:
             buffer_events=settings.redis_buffer_events,
             give_up_after=settings.redis_retry_seconds,
         )
-    except ValueError:
-        raise SettingsError(f"REDIS_URL={where}: not a Redis URL redis-py can read") from None
     except RedisUnavailable as exc:
         if exc.setting == "REDIS_HOST":
             name = f"REDIS_URL={where}" if settings.redis_url else f"REDIS_HOST:REDIS_PORT={where}"

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
+from .encoding import XADD_EVENT_ID
 from .models import EVENT_TYPES, file_name, stream_names
 from .tables import EncodedBatch, time_order
 
@@ -184,7 +185,6 @@ class RedisPublisher:
         self.client = client
         self.where = where
         self.streams = list(stream_names(prefix).values())
-        self.maxlen = maxlen
         self.buffer_events = buffer_events
         self.chunk_events = chunk_events
         self.give_up_after = give_up_after
@@ -201,9 +201,13 @@ class RedisPublisher:
         except redis.ResponseError as exc:
             raise RedisUnavailable(f"Redis at {where} answered: {_reason(exc)}") from None
         for stream, kind in kinds.items():
-            if kind not in (b"none", b"stream", "none", "stream"):
-                name = kind.decode() if isinstance(kind, bytes) else kind
-                raise RedisUnavailable(f"key {stream} holds a {name}, not a stream", "STREAM_PREFIX")
+            if _kind(kind) not in ("none", "stream"):
+                raise RedisUnavailable(_not_a_stream(stream, kind), "STREAM_PREFIX")
+        # One approximate trim per stream that a chunk adds to, at the end of its transaction.
+        self._trims = [
+            _command(b"XTRIM", stream.encode(), b"MAXLEN", b"~", str(maxlen).encode()) if maxlen else None
+            for stream in self.streams
+        ]
         self.written = dict.fromkeys(EVENT_TYPES, 0)
         self.reconnects = 0
         # The sender keeps one connection of its own; count each time it is made again after a loss.
@@ -345,14 +349,13 @@ class RedisPublisher:
 
     def _send(self, chunk: _Chunk) -> None:
         """Send the chunk's transaction without waiting for replies; the XADDs go out from the encoder's buffers."""
-        trims = [
-            _command(b"XTRIM", stream.encode(), b"MAXLEN", b"~", str(self.maxlen).encode())
-            for stream, count in zip(self.streams, chunk.counts, strict=True)
-            if count and self.maxlen
-        ]
         self._connection.send_packed_command(
-            [_command(b"MULTI"), *chunk.args, *trims, _command(b"EXEC")], check_health=False
+            [_MULTI, *chunk.args, *self._chunk_trims(chunk), _EXEC], check_health=False
         )
+
+    def _chunk_trims(self, chunk: _Chunk) -> list[bytes]:
+        """The trims a chunk's transaction ends with: one per stream it adds to, unless streams are unbounded."""
+        return [trim for trim, count in zip(self._trims, chunk.counts, strict=True) if trim and count]
 
     def _read_transaction(self, chunk: _Chunk) -> tuple[list[int], str | None]:
         """Read every reply to one chunk's transaction: the events applied per stream, and Redis' first refusal.
@@ -363,8 +366,7 @@ class RedisPublisher:
         import redis
 
         error: str | None = None
-        trims = sum(1 for count in chunk.counts if count and self.maxlen)
-        for _ in range(1 + len(chunk) + trims):  # MULTI's OK, then QUEUED for each command
+        for _ in range(1 + len(chunk) + len(self._chunk_trims(chunk))):  # MULTI's OK, then QUEUED for each
             try:
                 self._connection.read_response()
             except redis.ResponseError as exc:
@@ -393,8 +395,7 @@ class RedisPublisher:
             kind = self.client.type(stream)
         except Exception:  # the message is best effort: Redis may have gone too
             return f"{stream}: {_reason(failure)}"
-        name = kind.decode() if isinstance(kind, bytes) else str(kind)
-        return f"key {stream} holds a {name}, not a stream"
+        return _not_a_stream(stream, kind)
 
     def _applied_prefix(self, chunks: list[_Chunk]) -> int:
         """How many of ``chunks`` (sent in order, replies lost) are in Redis.
@@ -422,12 +423,21 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0].rstrip(".")
 
 
-_EVENT_ID_FIELD = b"\r\n$8\r\nevent_id\r\n$36\r\n"  # in an XADD command, just before the event_id
-
-
 def _command(*args: bytes) -> bytes:
     """One Redis command in the protocol: an array of bulk strings."""
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
+
+
+_MULTI, _EXEC = _command(b"MULTI"), _command(b"EXEC")
+
+
+def _kind(kind: bytes | str) -> str:
+    """The type of a key as TYPE answers it, as text."""
+    return kind.decode() if isinstance(kind, bytes) else str(kind)
+
+
+def _not_a_stream(stream: str, kind: bytes | str) -> str:
+    return f"key {stream} holds a {_kind(kind)}, not a stream"
 
 
 def _chunks(batch: EncodedBatch, size: int) -> Iterator[_Chunk]:
@@ -447,9 +457,8 @@ def _chunks(batch: EncodedBatch, size: int) -> Iterator[_Chunk]:
             if end > first:
                 xadds = batch.xadds[event_type]
                 args.append(xadds.span(first, end))
-                # The id follows the line, which cannot hold a raw CRLF (JSON escapes it).
                 last = xadds.span(end - 1, end).tobytes()
-                start = last.rindex(_EVENT_ID_FIELD) + len(_EVENT_ID_FIELD)
+                start = last.rindex(XADD_EVENT_ID) + len(XADD_EVENT_ID)
                 last_ids.append(last[start : start + 36])
             else:
                 last_ids.append(None)

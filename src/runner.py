@@ -150,9 +150,11 @@ def _flushed(publishers: Sequence[Publisher], result: RunResult) -> Iterator[Non
     try:
         yield
     finally:
-        for publisher in publishers:
-            publisher.flush()
-        result.elapsed = time.monotonic() - began
+        try:
+            for publisher in publishers:
+                publisher.flush()
+        finally:  # timed even when a flush fails (Redis gone), so the summary's rate is not made up
+            result.elapsed = time.monotonic() - began
 
 
 def _publish(batch: EncodedBatch, publishers: Sequence[Publisher], result: RunResult, push: bool = False) -> None:
