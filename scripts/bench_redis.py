@@ -36,6 +36,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_until_up(port: int, seconds: float = 10.0) -> None:
+    """Return once the server on ``port`` answers PING (a loaded machine can take a while to start it)."""
+    import redis
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if redis.Redis(port=port).ping():
+                return
+        except (redis.ConnectionError, redis.BusyLoadingError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1_000_000)
@@ -48,7 +63,7 @@ def main() -> None:
              "--dir", tmp], stdout=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            time.sleep(0.5)
+            wait_until_up(port)
             env = {**os.environ, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port)}
             rates, server_seconds = [], []
             for i in range(args.runs):

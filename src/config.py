@@ -155,7 +155,7 @@ class Settings(BaseSettings):
     # Redis, beside the seed's host and port.
     redis_url: str | None = Field(
         None,
-        json_schema_extra={"allowed": "redis:// or rediss:// URL"},
+        json_schema_extra={"allowed": "redis://, rediss:// or unix:// URL"},
         description="Overrides host, port, password and database (rediss:// for TLS).",
     )
     redis_password: SecretStr | None = Field(

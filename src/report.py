@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from .config import Settings
+from .config import Settings, load_settings
 from .manifest import read_manifest, true_parameters
 from .models import EVENT_TYPES, file_name
 from .reference import USD_RATES, all_cities, countries
@@ -189,16 +189,15 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
     if not any((directory / file_name(t)).exists() for t in EVENT_TYPES):
         raise ReportError(f"--input={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
     manifest = read_manifest(directory)
-    settings = (
-        Settings(
-            **{
-                k.lower(): v
-                for k, v in manifest["settings"].items()
-                if k.lower() in Settings.model_fields and v is not None and k.lower() not in ("redis_password",)
-            }
-        )
+    # The run's own settings where a manifest says them; load_settings gives a bad value one line, not a traceback.
+    settings = load_settings(
+        {
+            k.lower(): v
+            for k, v in manifest["settings"].items()
+            if k.lower() in Settings.model_fields and k != "REDIS_PASSWORD"
+        }
         if manifest
-        else Settings()
+        else {}
     )
     parameters = manifest["parameters"] if manifest else true_parameters(settings, _model_for(settings))
     problems: list[dict[str, Any]] = []
@@ -209,7 +208,9 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
 
     report: dict[str, Any] = {
         "input": str(directory),
-        "targets_from": "manifest.json" if manifest else "default settings (no manifest.json beside the files)",
+        "targets_from": "manifest.json"
+        if manifest
+        else "default settings and the environment (no manifest.json beside the files)",
         "counts": {t: _one(con, f"SELECT count(*) FROM {k}") for t, k in zip(EVENT_TYPES, "scv", strict=True)},
         **figures(con, settings, parameters, top_cities),
     }

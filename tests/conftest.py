@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -176,3 +177,22 @@ def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+# The issue's run: one million events over 28 days, seed 1 (ending at a fixed hour, so it repeats).
+RUN = ["--count", "1000000", "--days", "28", "--end", "2026-11-29", "--seed", "1", "--overwrite"]
+
+
+@pytest.fixture(scope="session")
+def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """1,000,000 events over 28 days (seed 1), with their manifest, and the report on them.
+
+    A 95 % interval misses its target for one seed in twenty; this run is the one the issue names.
+    """
+    directory = tmp_path_factory.mktemp("reported")
+    result = run_cli(*RUN, env={"OUTPUT_DIR": str(directory)})
+    assert result.returncode == 0, result.stderr
+    report = run_cli("report", "--input", str(directory))
+    assert report.returncode == 0, report.stderr
+    assert "integrity: all checks 0" in report.stderr
+    return directory, json.loads((directory / "report.json").read_text())

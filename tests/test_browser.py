@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .test_report import reported  # noqa: F401  (the session fixture: a reported run)
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -27,7 +25,7 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_report_renders_in_chromium_without_errors(reported: tuple[Path, dict], tmp_path: Path) -> None:  # noqa: F811
+def test_report_renders_in_chromium_without_errors(reported: tuple[Path, dict], tmp_path: Path) -> None:
     """Every chart has a size, nothing logged an error, and the screenshot is a page, not a blank."""
     directory, _ = reported
     page = (directory / "report.html").as_uri()
