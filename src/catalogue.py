@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import PRODUCTS
-from .reference import CHANNELS, PROVIDERS, QUERY_TEMPLATES, countries, destinations, template_flags
+from .reference import CHANNELS, PROVIDERS, QUERY_TEMPLATES, destinations, template_flags
 
 # Monthly popularity of destinations by kind, January first (Kayak, Google Flights: winter sun
 # for Cancun, Punta Cana, Orlando, Miami, Hawaii; summer for Seattle, Las Vegas, Vancouver).
@@ -28,7 +28,6 @@ class Catalogue:
     """Static tables flattened for lookups by integer code."""
 
     templates: tuple[str, ...]  # every query template, product after product
-    template_product: np.ndarray
     template_range: np.ndarray  # [first, end) template code per product
     template_cheap: np.ndarray
     template_stars: np.ndarray
@@ -41,10 +40,8 @@ class Catalogue:
     utm_new_cdf: np.ndarray
     utm_returning_cdf: np.ndarray
     destination_names: tuple[str, ...]
-    destination_cdf_by_month: np.ndarray  # 12 x destinations
     destination_price: np.ndarray
     destination_country: np.ndarray  # ISO code per destination
-    destination_continent: np.ndarray  # continent code per destination
     destination_weight_by_month: np.ndarray  # 12 x destinations, not normalised
 
 
@@ -54,12 +51,10 @@ def build_catalogue(season_strength: float = 1.0) -> Catalogue:
     ``season_strength`` scales how far each month's popularity of a destination departs from 1.
     """
     templates: list[str] = []
-    template_product: list[int] = []
     ranges: list[tuple[int, int]] = []
-    for p, product in enumerate(PRODUCTS):
+    for product in PRODUCTS:
         ranges.append((len(templates), len(templates) + len(QUERY_TEMPLATES[product])))
         templates.extend(QUERY_TEMPLATES[product])
-        template_product.extend([p] * len(QUERY_TEMPLATES[product]))
     flags = np.array([template_flags(t) for t in templates])
     providers: list[str] = []
     provider_cdf, provider_first = [], []
@@ -75,12 +70,10 @@ def build_catalogue(season_strength: float = 1.0) -> Catalogue:
             new.append(channel.new_share / len(channel.campaigns))
             returning.append(channel.returning_share / len(channel.campaigns))
     dest = destinations()
-    continent = dict(zip(countries()["code"], countries()["continent"], strict=True))
     season = 1 + season_strength * (np.array([SEASONS[kind] for kind in dest["kind"]]).T - 1)  # 12 x destinations
     by_month = season * dest["weight"].to_numpy()[None, :]
     return Catalogue(
         templates=tuple(templates),
-        template_product=np.array(template_product),
         template_range=np.array(ranges),
         template_cheap=flags[:, 0],
         template_stars=flags[:, 1],
@@ -93,9 +86,7 @@ def build_catalogue(season_strength: float = 1.0) -> Catalogue:
         utm_new_cdf=np.cumsum(new) / np.sum(new),
         utm_returning_cdf=np.cumsum(returning) / np.sum(returning),
         destination_names=tuple(dest["name"]),
-        destination_cdf_by_month=np.cumsum(by_month, axis=1) / by_month.sum(axis=1, keepdims=True),
         destination_price=dest["price_index"].to_numpy().astype(np.float64),
         destination_country=dest["country"].to_numpy().astype(str),
-        destination_continent=np.array([continent.get(c, "") for c in dest["country"]]),
         destination_weight_by_month=by_month,
     )

@@ -13,11 +13,10 @@ import polars as pl
 from .catalogue import build_catalogue
 from .config import DEVICES, PRODUCTS, Settings
 from .journeys import Journeys, Trip, conversion_probability
-from .population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY, Population, draw_platform_device, pick
+from .population import HABIT_LOYALTY, Population, draw_platform_device, pick
 from .reference import (
     CURRENCY_RATE,
     WHOLE_UNITS,
-    countries,
 )
 from .tables import EventTables
 from .timing import MS_PER_DAY, MS_PER_HOUR, TimeModel, local_time
@@ -68,8 +67,8 @@ CLICK_GAP = (12.0, 0.7, 1.0)
 CONVERSION_GAP = (240.0, 0.6, 30.0)
 
 
-# Most trips stay in the traveller's country or continent: destinations there weigh this much more.
-DOMESTIC_BOOST, CONTINENT_BOOST = 10.0, 3.0
+# Most trips stay in the traveller's country: destinations there weigh this much more.
+DOMESTIC_BOOST = 10.0
 ITEMS_PER_DESTINATION = 5000  # distinct results (hotels, routes, cars, packages) per destination
 
 
@@ -129,7 +128,14 @@ class SessionModel:
         self.device_weights = np.array([settings.device_weights[d] for d in DEVICES])
         cities = population.cities
         self.city_country = cities.country.to_numpy().astype(str)
-        self.continent_of = dict(zip(countries()["code"], countries()["continent"], strict=True))
+        # Countries as small integers (codes shared by cities and destinations), and each (month, home
+        # country)'s destination CDF once computed: the draw then does no string work per slice.
+        _, inverse = np.unique(
+            np.concatenate([self.city_country, self.catalogue.destination_country.astype(str)]), return_inverse=True
+        )
+        self.city_country_code = inverse[: len(self.city_country)]
+        self.destination_country_code = inverse[len(self.city_country) :]
+        self._destination_cdfs: dict[tuple[int, int], np.ndarray] = {}
         # The destination a home city is (same name and country), or -1: nobody travels to their own city.
         index = {
             (c, name): i
@@ -152,23 +158,29 @@ class SessionModel:
     def _destinations(self, rng: np.random.Generator, month: np.ndarray, city: np.ndarray) -> np.ndarray:
         """Destinations by season and by the traveller's country, never the traveller's own city.
 
-        Destinations in the traveller's own country weigh DOMESTIC_BOOST times more, those on the same
-        continent CONTINENT_BOOST times more.
+        Destinations in the traveller's own country weigh DOMESTIC_BOOST times more.
         """
-        cat = self.catalogue
-        country = self.city_country[city]
+        country = self.city_country_code[city]
         dest = np.empty(len(month), dtype=np.int32)
         u = rng.random(len(month))
         for m in np.unique(month):
-            for home in np.unique(country[month == m]):
-                rows = (month == m) & (country == home)
-                weights = cat.destination_weight_by_month[m] * np.where(
-                    cat.destination_country == home, DOMESTIC_BOOST, 1.0
-                )
-                dest[rows] = pick(np.cumsum(weights) / weights.sum(), u[rows])
+            in_month = month == m
+            for home in np.unique(country[in_month]):
+                rows = in_month & (country == home)
+                dest[rows] = pick(self._destination_cdf(int(m), int(home)), u[rows])
         clash = dest == self.home_destination[city]
-        dest[clash] = (dest[clash] + 1) % len(cat.destination_names)
+        dest[clash] = (dest[clash] + 1) % len(self.catalogue.destination_names)
         return dest
+
+    def _destination_cdf(self, month: int, home: int) -> np.ndarray:
+        """The destination CDF of one month for travellers from one country (by code), cached."""
+        key = (month, home)
+        if key not in self._destination_cdfs:
+            weights = self.catalogue.destination_weight_by_month[month] * np.where(
+                self.destination_country_code == home, DOMESTIC_BOOST, 1.0
+            )
+            self._destination_cdfs[key] = np.cumsum(weights) / weights.sum()
+        return self._destination_cdfs[key]
 
     def expected_events_per_session(self) -> float:
         """Mean events of a session: searches times (1 + CTR + CTR x CVR), with the cap on searches."""
@@ -235,11 +247,6 @@ class SessionModel:
         habitual = logged_in & (rng.random(n) < HABIT_LOYALTY)
         platform = np.where(habitual, pop.platform[uid], platform)
         device = np.where(habitual, pop.device[uid], device)
-        # A habitual platform with a fresh device must still fit the platform: redraw from its row.
-        misfit = DEVICE_GIVEN_PLATFORM[platform, device] == 0
-        if misfit.any():
-            cdf = np.cumsum(DEVICE_GIVEN_PLATFORM, axis=1)[platform[misfit]]
-            device[misfit] = (rng.random(int(misfit.sum()))[:, None] >= cdf[:, :-1]).sum(axis=1)
 
         # The trip: product, destination (seasonal), dates, party; a returning user may go on with theirs.
         product = pick(self.product_cdf / self.product_cdf[-1], rng.random(n)).astype(np.int8)
@@ -404,7 +411,8 @@ class SessionModel:
         gap[is_click] = _gap_ms(rng, CLICK_GAP, int(is_click.sum()))
         gap[is_conv] = _gap_ms(rng, CONVERSION_GAP, int(is_conv.sum()))
         elapsed = np.cumsum(gap)
-        session_first = np.cumsum(np.bincount(ev_session, minlength=n)) - np.bincount(ev_session, minlength=n)
+        events_per_session = np.bincount(ev_session, minlength=n)
+        session_first = np.cumsum(events_per_session) - events_per_session
         offset = elapsed - elapsed[session_first][ev_session]
         if finish_by is not None:
             offset = _squeeze(rng, offset, ev_session, session_first, finish_by - 1 - start)

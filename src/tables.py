@@ -25,7 +25,7 @@ def time_order(stamps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """
     flat = np.concatenate(stamps)
     kinds = np.repeat(np.arange(len(stamps)), [len(s) for s in stamps])
-    order = np.lexsort((kinds, flat))
+    order = np.argsort(flat, kind="stable")  # the concatenation is in type order already
     return kinds[order], order
 
 
@@ -67,10 +67,6 @@ class EventTables:
     def count_before(self, cut_ms: int) -> int:
         """Events earlier than ``cut_ms``; tables must be sorted."""
         return sum(int(np.searchsorted(table["ts"].to_numpy(), cut_ms, side="left")) for _, table in self.items())
-
-    def sessions(self) -> int:
-        """Distinct sessions with an event in the batch."""
-        return pl.concat([table["session"] for _, table in self.items()]).n_unique()
 
     def sort(self) -> EventTables:
         """Each table in time order; rows with equal times keep their order."""
