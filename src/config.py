@@ -374,7 +374,7 @@ def _describe(error: ErrorDetails) -> str:
     return str(error["msg"]).lower()
 
 
-PROBABILITIES = {"click_through_rate", "conversion_rate", "anonymous_rate", "zero_result_rate"}
+PROBABILITIES = {"click_through_rate", "conversion_rate", "anonymous_rate", "zero_result_rate", "return_trip_rate"}
 
 
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:

@@ -150,7 +150,7 @@ def sessions(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, An
     )
     all_sessions = _one(con, "SELECT count(*) FROM sessions") or 1
     logged = _one(con, "SELECT count(*) FROM sessions WHERE user_id IS NOT NULL")
-    returning = _one(con, "SELECT count(*) FROM sessions WHERE user_id IS NOT NULL") - (users[0] or 0)
+    returning = logged - (users[0] or 0)  # a user's sessions after their first
     return {
         "sessions": all_sessions,
         "searches_per_session": {
