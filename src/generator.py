@@ -24,13 +24,13 @@ from datetime import datetime
 import numpy as np
 
 from .config import Settings
-from .encoding import Encoder
-from .journeys import Journeys
 from .models import stream_names
-from .population import Population, build_population
-from .sessions import SessionModel
-from .tables import EventTables, Schedule
-from .timing import TimeModel, to_ms
+from .output.encoding import Encoder
+from .simulation.journeys import Journeys
+from .simulation.population import Population, build_population
+from .simulation.sessions import SessionModel
+from .simulation.tables import EventTables, Schedule
+from .simulation.timing import TimeModel, to_ms
 
 BATCH_EVENTS = 100_000  # events per slice: large enough to vectorise, small enough to bound memory
 LIVE_SLICE_MS = 100  # live traffic is generated and written a tenth of a second at a time

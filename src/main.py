@@ -16,7 +16,7 @@ import click
 from . import tuning  # noqa: F401  (first: it sets up the runtime before polars is imported)
 from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
 from .generator import EventGenerator, new_seed
-from .manifest import run_record, write_manifest
+from .output.manifest import run_record, write_manifest
 from .progress import Progress, thousands
 from .publishers import (
     FilePublisher,
@@ -289,8 +289,8 @@ def report(input_dir: str | None, out_file: str | None, quiet: bool | None) -> i
       python -m src.main report                      # reads OUTPUT_DIR
       python -m src.main report --input ./data/raw --out /tmp/report.html
     """
-    from .report import ReportError, build_report
-    from .report_page import write
+    from .report.load import ReportError, build_report
+    from .report.page import write
 
     directory = Path(input_dir) if input_dir else load_settings({}).output_dir
     html_path = Path(out_file) if out_file else directory / "report.html"

@@ -18,8 +18,9 @@ import numpy as np
 
 from .generator import LIVE_SLICE_MS, EventGenerator
 from .models import EVENT_TYPES
+from .output.batch import EncodedBatch
 from .publishers import Publisher
-from .tables import EncodedBatch, EventTables
+from .simulation.tables import EventTables
 
 PACE_STEP = 0.05  # seconds of events written at once when a rate is set: smooth, not a burst a second
 ENCODE_THREADS = 2  # NumPy and polars release the GIL, so encoding overlaps generation

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from src.encoding import _json, _timestamp_chars, uuid_series
+from src.output.encoding import _json, _timestamp_chars, uuid_series
 
 
 def test_uuids_are_version_4_and_follow_their_words() -> None:
@@ -47,8 +47,8 @@ def test_encoder_escapes_names_that_need_it() -> None:
     import dataclasses
 
     from src.config import load_settings
-    from src.encoding import Encoder
     from src.generator import EventGenerator
+    from src.output.encoding import Encoder
 
     generator = EventGenerator(load_settings({"seed": 1}), 1)
     cities = generator.population.cities

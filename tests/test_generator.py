@@ -9,9 +9,9 @@ import pytest
 
 from src.config import load_settings
 from src.generator import BATCH_EVENTS, EventGenerator
-from src.population import Sampler, pick
-from src.tables import EventTables
-from src.timing import CELL_MS, MS_PER_HOUR, TimeModel, hour_of_week
+from src.simulation.population import Sampler, pick
+from src.simulation.tables import EventTables
+from src.simulation.timing import CELL_MS, MS_PER_HOUR, TimeModel, hour_of_week
 
 END = datetime(2026, 3, 2, tzinfo=UTC)
 

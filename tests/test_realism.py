@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from src.reference import CHANNELS, USD_RATES, all_cities, countries
-from src.timing import DAY_OF_WEEK, HOUR_OF_DAY
+from src.simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
 
 from .conftest import Sample
 

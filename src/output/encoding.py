@@ -15,10 +15,11 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from .catalogue import Catalogue
-from .config import DEVICES, PLATFORMS, PRODUCTS
-from .reference import CURRENCIES, RESULT_PREFIX, CityTable
-from .tables import EncodedBatch, EventTables, Lines
+from ..config import DEVICES, PLATFORMS, PRODUCTS
+from ..reference import CURRENCIES, RESULT_PREFIX, CityTable
+from ..simulation.catalogue import Catalogue
+from ..simulation.tables import EventTables
+from .batch import EncodedBatch, Lines
 
 # Two lowercase hex digits for every byte value, as one uint16 each (in memory order).
 _HEX_PAIRS = np.frombuffer(b"".join(f"{b:02x}".encode() for b in range(256)), dtype=np.uint16)

@@ -3,44 +3,24 @@
 DuckDB reads the three JSONL files (line by line, so a malformed line is reported with
 its file and number and the rest is still measured), and every figure is computed in
 SQL. Targets come from the run's ``manifest.json`` when it is there, and otherwise from
-the defaults; published figures come from ``shared/spec/REALISM.md``. ``report_page``
+the defaults; published figures come from ``shared/spec/REALISM.md``. ``report.page``
 turns the result into a self-contained HTML page.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from .config import Settings, load_settings
-from .manifest import read_manifest, true_parameters
-from .models import EVENT_TYPES, file_name
-from .reference import USD_RATES, all_cities, countries
-from .sessions import SessionModel
-
-# Sistrix 2020 (80M keywords): CTR by rank, ranks 1-4 and 10 published, 5-9 from its fit 31.7 k^-1.06.
-SISTRIX_CTR = [28.5, 15.7, 11.0, 8.0, 5.9, 4.9, 4.1, 3.6, 3.1, 2.5]
-BACKLINKO = {"rank_1_ctr": 0.317, "rank_2_ctr": 0.247, "top_3_share_of_clicks": 0.75}
-REALISM = {
-    "lead_time_mean_days": [21, 24],
-    "lead_time_share_within_7_days": 0.415,
-    "lead_time_share_within_30_days": 0.80,
-    "nights_mean": 4.0,
-    "nights_median": [2, 3],
-    "hotel_night_usd": 155.62,
-    "airfare_round_trip_usd": 469.0,
-    "car_day_usd": [55, 85],
-    "searches_per_session": [1.6, 3.0],
-    "visit_minutes_mobile": 6.0,
-    "returning_visitor_share": 0.32,
-    "mobile_traffic_share": 0.55,
-    "smartphone_booking_value_vs_desktop": 0.57,
-    "desktop_share_of_bookings": {"flight": 0.78, "hotel": 0.61, "car": 0.60, "package": 0.68},
-    "commission": {"flight": 0.0, "hotel": 0.15, "car": [0.03, 0.05], "package": 0.10},
-}
+from ..config import Settings, load_settings
+from ..models import EVENT_TYPES, file_name
+from ..output.manifest import read_manifest, true_parameters
+from ..reference import USD_RATES, all_cities, countries
+from ..simulation.sessions import SessionModel
+from .figures import figures
+from .measure import query_one
 
 _STRUCTURES = {
     "search": """{"event_id":"VARCHAR","event_type":"VARCHAR","timestamp":"VARCHAR","user_id":"VARCHAR",
@@ -76,42 +56,6 @@ _SCHEMA_CHECKS = {
 
 class ReportError(ValueError):
     """The input cannot be reported on at all (no directory, no event file); one line for the user."""
-
-
-def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a binomial rate."""
-    if trials == 0:
-        return (0.0, 1.0)
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def _rate(successes: int, trials: int, target: float | None) -> dict[str, Any]:
-    low, high = wilson(successes, trials)
-    value = successes / trials if trials else None
-    entry: dict[str, Any] = {"value": value, "numerator": successes, "denominator": trials, "ci95": [low, high]}
-    if target is not None:
-        entry["target"] = target
-        entry["within_ci"] = low <= target <= high
-    return entry
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _first(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
-    """The first row of a query (all rows are fetched: DuckDB wants each result finished)."""
-    rows = con.execute(sql).fetchall()
-    return tuple(rows[0]) if rows else ()
-
-
-def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
-    return _first(con, sql)[0]
 
 
 def _load(con: duckdb.DuckDBPyConnection, directory: Path, problems: list[dict[str, Any]]) -> dict[str, int]:
@@ -204,14 +148,13 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
     con = duckdb.connect()
     schema_failures = _load(con, directory, problems)
     _flatten(con)
-    from .report_figures import figures  # the SQL of each section
 
     report: dict[str, Any] = {
         "input": str(directory),
         "targets_from": "manifest.json"
         if manifest
         else "default settings and the environment (no manifest.json beside the files)",
-        "counts": {t: _one(con, f"SELECT count(*) FROM {k}") for t, k in zip(EVENT_TYPES, "scv", strict=True)},
+        "counts": {t: query_one(con, f"SELECT count(*) FROM {k}") for t, k in zip(EVENT_TYPES, "scv", strict=True)},
         **figures(con, settings, parameters, top_cities),
     }
     report["integrity"]["schema_failures"] = schema_failures
@@ -224,6 +167,6 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
 
 
 def _model_for(settings: Settings) -> SessionModel:
-    from .generator import EventGenerator
+    from ..generator import EventGenerator
 
     return EventGenerator(settings, 0).model

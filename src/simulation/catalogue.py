@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import PRODUCTS
-from .reference import CHANNELS, PROVIDERS, QUERY_TEMPLATES, destinations, template_flags
+from ..config import PRODUCTS
+from ..reference import CHANNELS, PROVIDERS, QUERY_TEMPLATES, destinations, template_flags
 
 # Monthly popularity of destinations by kind, January first (Kayak, Google Flights: winter sun
 # for Cancun, Punta Cana, Orlando, Miami, Hawaii; summer for Seattle, Las Vegas, Vancouver).

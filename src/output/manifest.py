@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from .config import DEVICES, PLATFORMS, PRODUCTS, Settings, redis_address
-from .journeys import JOURNEY_DAYS, NIGHT_HOURS
-from .models import EVENT_TYPES, file_name
-from .population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY, ZIPF_EXPONENT, ZIPF_OFFSET
-from .reference import CHANNELS
-from .sessions import (
+from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, redis_address
+from ..models import EVENT_TYPES, file_name
+from ..reference import CHANNELS
+from ..simulation.journeys import JOURNEY_DAYS, NIGHT_HOURS
+from ..simulation.population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY, ZIPF_EXPONENT, ZIPF_OFFSET
+from ..simulation.sessions import (
     AIRFARE_ONE_WAY,
     AIRFARE_ROUND,
     CAR_DAY,
@@ -33,7 +33,7 @@ from .sessions import (
     SESSION_TIMEOUT_MS,
     SessionModel,
 )
-from .timing import DAY_OF_WEEK, HOUR_OF_DAY
+from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
 
 MANIFEST = "manifest.json"
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import PLATFORMS, Settings
-from .reference import CityTable, home_cities
+from ..config import PLATFORMS, Settings
+from ..reference import CityTable, home_cities
 
 # Device given platform (rows: web, ios, android; columns: desktop, mobile, tablet). Apps run on
 # phones and tablets only; with the default platform shares about 55 % of traffic is mobile

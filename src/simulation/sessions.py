@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from .catalogue import build_catalogue
-from .config import DEVICES, PRODUCTS, Settings
-from .journeys import Journeys, Trip, conversion_probability
-from .population import HABIT_LOYALTY, Population, draw_platform_device, pick
-from .reference import (
+from ..config import DEVICES, PRODUCTS, Settings
+from ..reference import (
     CURRENCY_RATE,
     WHOLE_UNITS,
 )
+from .catalogue import build_catalogue
+from .journeys import Journeys, Trip, conversion_probability
+from .population import HABIT_LOYALTY, Population, draw_platform_device, pick
 from .tables import EventTables
 from .timing import MS_PER_DAY, MS_PER_HOUR, TimeModel, local_time
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import duckdb
 
-from .config import DEVICES, PLATFORMS, PRODUCTS, Settings
-from .reference import all_cities
-from .report import BACKLINKO, REALISM, SISTRIX_CTR, _first, _one, _rate, _rows
+from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings
+from ..reference import all_cities
+from .measure import query_first, query_one, query_rows, rate_entry
+from .published import BACKLINKO, REALISM, SISTRIX_CTR
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -32,8 +33,8 @@ def figures(con: duckdb.DuckDBPyConnection, settings: Settings, parameters: dict
 def funnel(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     """Click-through rate = clicks / searches, conversion rate = conversions / clicks, as the platform measures them."""
     ctr, cvr = settings.click_through_rate, settings.conversion_rate
-    searches, clicks, conversions = (_one(con, f"SELECT count(*) FROM {t}") for t in "scv")
-    by = _rows(
+    searches, clicks, conversions = (query_one(con, f"SELECT count(*) FROM {t}") for t in "scv")
+    by = query_rows(
         con,
         """SELECT x.platform, x.device, count(DISTINCT s.event_id) AS searches,
             (SELECT count(*) FROM c JOIN sessions y USING (session_id) WHERE y.platform = x.platform AND y.device = x.device) AS clicks,
@@ -44,12 +45,12 @@ def funnel(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]
         {
             "platform": row["platform"],
             "device": row["device"],
-            "click_through_rate": _rate(row["clicks"], row["searches"], None),
-            "conversion_rate": _rate(row["conversions"], row["clicks"], None),
+            "click_through_rate": rate_entry(row["clicks"], row["searches"], None),
+            "conversion_rate": rate_entry(row["conversions"], row["clicks"], None),
         }
         for row in by
     ]
-    daily = _rows(
+    daily = query_rows(
         con,
         """SELECT d, count(*) FILTER (WHERE kind = 'search') AS searches, count(*) FILTER (WHERE kind = 'click') AS clicks, count(*) FILTER (WHERE kind = 'conversion') AS conversions
         FROM (SELECT CAST(local_ts AS DATE) AS d, kind FROM events) GROUP BY d ORDER BY d""",
@@ -58,8 +59,8 @@ def funnel(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]
         "searches": searches,
         "clicks": clicks,
         "conversions": conversions,
-        "click_through_rate": _rate(clicks, searches, ctr),
-        "conversion_rate": _rate(conversions, clicks, cvr),
+        "click_through_rate": rate_entry(clicks, searches, ctr),
+        "conversion_rate": rate_entry(conversions, clicks, cvr),
         "by_platform_and_device": segments,
         "daily": [
             {
@@ -92,8 +93,8 @@ def ranks(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[st
                 "relative_to_sistrix": share / published - 1,
             }
         )
-    beyond = _one(con, "SELECT count(*) FROM c WHERE position > 10")
-    clicks = _one(con, "SELECT count(*) FROM c") or 1
+    beyond = query_one(con, "SELECT count(*) FROM c WHERE position > 10")
+    clicks = query_one(con, "SELECT count(*) FROM c") or 1
     return {
         "by_rank": rows,
         "share_beyond_rank_10": beyond / clicks,
@@ -105,7 +106,7 @@ def ranks(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[st
 def rhythm(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[str, Any]:
     """Events by local hour of day and day of week (time zone of the user's home city)."""
     target = parameters.get("rhythm", {})
-    total = _one(con, "SELECT count(*) FROM events") or 1
+    total = query_one(con, "SELECT count(*) FROM events") or 1
     hours = dict(con.execute("SELECT hour(local_ts), count(*) FROM events GROUP BY 1").fetchall())
     days = dict(con.execute("SELECT isodow(local_ts) - 1, count(*) FROM events GROUP BY 1").fetchall())
     bookings = dict(
@@ -114,7 +115,7 @@ def rhythm(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[s
     booking_total = sum(bookings.values()) or 1
     hour_target = target.get("hour_of_day_share_local", [None] * 24)
     day_target = target.get("day_of_week_share_local_monday_first", [None] * 7)
-    whole_weeks = _one(con, "SELECT (max(CAST(local_ts AS DATE)) - min(CAST(local_ts AS DATE)) + 1) / 7 FROM events")
+    whole_weeks = query_one(con, "SELECT (max(CAST(local_ts AS DATE)) - min(CAST(local_ts AS DATE)) + 1) / 7 FROM events")
     return {
         "by_hour": [
             {
@@ -136,20 +137,20 @@ def rhythm(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[s
 
 def sessions(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     """Searches per session, session length, sessions per user, returning visits."""
-    per = _first(con, "SELECT avg(searches), median(searches) FROM sessions") or (None, None)
-    length = _first(
+    per = query_first(con, "SELECT avg(searches), median(searches) FROM sessions") or (None, None)
+    length = query_first(
         con,
         """SELECT avg(seconds), median(seconds) FROM (SELECT session_id, epoch(max(ts) - min(ts)) AS seconds FROM
         (SELECT session_id, ts FROM s UNION ALL SELECT session_id, ts FROM c UNION ALL SELECT session_id, ts FROM v)
         GROUP BY session_id)""",
     )
     histogram = dict(con.execute("SELECT least(searches, 10), count(*) FROM sessions GROUP BY 1").fetchall())
-    users = _first(
+    users = query_first(
         con,
         "SELECT count(*), avg(n), max(n) FROM (SELECT user_id, count(*) AS n FROM sessions WHERE user_id IS NOT NULL GROUP BY 1)",
     )
-    all_sessions = _one(con, "SELECT count(*) FROM sessions") or 1
-    logged = _one(con, "SELECT count(*) FROM sessions WHERE user_id IS NOT NULL")
+    all_sessions = query_one(con, "SELECT count(*) FROM sessions") or 1
+    logged = query_one(con, "SELECT count(*) FROM sessions WHERE user_id IS NOT NULL")
     returning = logged - (users[0] or 0)  # a user's sessions after their first
     return {
         "sessions": all_sessions,
@@ -179,7 +180,7 @@ def geography(con: duckdb.DuckDBPyConnection, settings: Settings, top: int) -> d
     if markets is not None:
         cities = cities.filter(cities["country"].is_in(list(markets)))
     con.register("market_cities", cities.select("country", "name", "population").to_arrow())
-    rows = _rows(
+    rows = query_rows(
         con,
         f"""WITH homes AS (SELECT country, city, count(DISTINCT user_id) AS users FROM sessions
                 WHERE user_id IS NOT NULL GROUP BY 1, 2),
@@ -191,7 +192,7 @@ def geography(con: duckdb.DuckDBPyConnection, settings: Settings, top: int) -> d
     )
     for row in rows:
         row["relative"] = row["share"] / row["population_share"] - 1 if row["population_share"] else None
-    countries = _rows(con, "SELECT country, count(*) AS sessions FROM sessions GROUP BY 1 ORDER BY 2 DESC")
+    countries = query_rows(con, "SELECT country, count(*) AS sessions FROM sessions GROUP BY 1 ORDER BY 2 DESC")
     return {"top_cities": rows, "sessions_by_country": countries}
 
 
@@ -213,8 +214,8 @@ def devices(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[
 
 def channels(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[str, Any]:
     """Sessions by UTM source and medium, against the configured mix of new and returning visits."""
-    total = _one(con, "SELECT count(*) FROM sessions") or 1
-    rows = _rows(
+    total = query_one(con, "SELECT count(*) FROM sessions") or 1
+    rows = query_rows(
         con,
         "SELECT coalesce(utm_source, '(direct)') AS source, coalesce(utm_medium, '(none)') AS medium, count(*) AS sessions FROM sessions GROUP BY 1, 2 ORDER BY 3 DESC",
     )
@@ -233,13 +234,13 @@ def channels(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict
 
 def trips(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Lead time (search day to trip start) and length of stay, overall and by device."""
-    lead = _rows(
+    lead = query_rows(
         con,
         """SELECT x.device, avg(lead) AS mean, median(lead) AS median, avg(CAST(lead <= 7 AS INTEGER)) AS within_7, avg(CAST(lead <= 30 AS INTEGER)) AS within_30
         FROM (SELECT session_id, start_date - CAST(ts AS DATE) AS lead FROM s) JOIN sessions x USING (session_id)
         GROUP BY ROLLUP (x.device) ORDER BY x.device NULLS FIRST""",
     )
-    stay = _first(
+    stay = query_first(
         con, "SELECT avg(end_date - start_date), median(end_date - start_date) FROM s WHERE end_date IS NOT NULL"
     ) or (None, None)
     histogram = dict(
@@ -263,12 +264,12 @@ def trips(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 def money(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     """Prices, booking values and commission by product, in US dollars at the packaged rates."""
-    prices = _rows(
+    prices = query_rows(
         con,
         """SELECT c.product, avg(price / z.usd_rate) AS mean_usd, median(price / z.usd_rate) AS median_usd, count(*) AS clicks
         FROM c JOIN session_zone z USING (session_id) GROUP BY 1 ORDER BY 1""",
     )
-    bookings = _rows(
+    bookings = query_rows(
         con,
         """SELECT v.product, avg(value / coalesce(r.rate, 1)) AS mean_value_usd, sum(commission) / sum(value) AS commission_share,
             count(*) AS bookings, avg(CAST(x.device = 'desktop' AS INTEGER)) AS desktop_share
@@ -279,7 +280,7 @@ def money(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
         row["configured_commission"] = rates.get(row["product"])
         desktop_shares: dict[str, float] = REALISM["desktop_share_of_bookings"]  # type: ignore[assignment]
         row["published_desktop_share"] = desktop_shares.get(row["product"])
-    by_device = _rows(
+    by_device = query_rows(
         con,
         """SELECT x.device, avg(value / coalesce(r.rate, 1)) AS mean_value_usd, count(*) AS bookings FROM v
         JOIN sessions x USING (session_id) LEFT JOIN usd_rates r ON r.currency = v.currency GROUP BY 1 ORDER BY 1""",
@@ -329,10 +330,10 @@ def integrity(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "clicks_beyond_results_shown": """SELECT count(*) FROM c JOIN s ON s.event_id = c.search_event_id
             WHERE c.position > s.results_count""",
     }
-    result: dict[str, Any] = {name: int(_one(con, sql)) for name, sql in checks.items()}
+    result: dict[str, Any] = {name: int(query_one(con, sql)) for name, sql in checks.items()}
     result["out_of_order_lines"] = {
         kind: int(
-            _one(
+            query_one(
                 con,
                 f"SELECT count(*) FROM (SELECT ts < lag(ts) OVER (ORDER BY line_no) AS back FROM {table}) WHERE back",
             )
