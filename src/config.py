@@ -228,6 +228,12 @@ class Settings(BaseSettings):
     season_strength: float = Field(
         1.0, ge=0, le=3, description="How much destination popularity follows the month (0: not at all)."
     )
+    calendar_strength: float = Field(
+        1.0,
+        ge=0,
+        le=3,
+        description="How much public holidays and travel-deal days move traffic and bookings (0: not at all).",
+    )
     markets: str = Field(
         "US,CA,GB,IE,AU,NZ",
         json_schema_extra={"allowed": "ISO country codes, or ALL"},

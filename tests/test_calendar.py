@@ -48,7 +48,7 @@ class TestCalendar:
         assert _at(year_2026, US, TRAVEL_TUESDAY_2026)[2] == "deal day"
 
     def test_deal_days_by_market(self, year_2026: Calendar) -> None:
-        """Black Friday is a deal day in GB too, Travel Tuesday only in the US and Canada, Boxing Day in GB but not the US."""
+        """Black Friday is a deal day in GB too, Travel Tuesday only in US and CA, Boxing Day in GB, not the US."""
         assert _at(year_2026, GB, date(2026, 11, 27))[2] == "deal day"
         assert _at(year_2026, CA, TRAVEL_TUESDAY_2026)[2] == "deal day"
         assert _at(year_2026, GB, TRAVEL_TUESDAY_2026)[2] == "ordinary"
