@@ -14,7 +14,7 @@ Two rules do it:
 1. **Named subdivisions** (:data:`EXCLUDED`, :data:`EXCLUDED_PATTERNS`): borough- and
    district-level rows of the biggest cities of the world and of the user markets, each an
    administrative part of a bigger listed city whose population already includes it.
-2. **The core radius** (:func:`district_of`, user markets only, :data:`DISTRICT_COUNTRIES`):
+2. **The core radius** (:func:`district_candidates`, user markets only, :data:`DISTRICT_COUNTRIES`):
    a place within ``CORE_RADIUS_KM * sqrt(population / 1 M)`` of a listed city of
    :data:`CORE_MIN_POPULATION` people or more, in the same country and first-level
    division, with at most :data:`DISTRICT_MAX_SHARE` of that city's people, is one of its
@@ -228,13 +228,7 @@ EXCLUDED: dict[Key, str] = {
     **_group(
         "US",
         "MA",
-        ("South Boston", "Orient Heights", "Allston", "Brighton", "Jamaica Plain"),
-        "neighbourhood of Boston beyond the core radius, counted in the city's 0.65 M",
-    ),
-    **_group(
-        "US",
-        "MA",
-        ("Ashmont", "Roslindale", "Mattapan"),
+        ("South Boston", "Orient Heights", "Allston", "Brighton", "Jamaica Plain", "Ashmont", "Roslindale", "Mattapan"),
         "neighbourhood of Boston beyond the core radius, counted in the city's 0.65 M",
     ),
     # New York City: neighbourhoods of Queens and Staten Island beyond the core radius (17.8 km).
