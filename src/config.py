@@ -43,6 +43,7 @@ FLAGS = {
     "window_end": "--end",
     "window_days": "--days",
     "duration": "--duration",
+    "workers": "--workers",
     "overwrite": "--overwrite",
     "quiet": "--quiet",
 }
@@ -149,7 +150,9 @@ class Settings(BaseSettings):
     events_per_second: float = Field(10.0, gt=0, le=10_000_000, description="Rate of continuous mode, events/s.")
     click_through_rate: float = Field(0.30, ge=0, le=1, description="Clicks divided by searches.")
     conversion_rate: float = Field(0.10, ge=0, le=1, description="Conversions divided by clicks.")
-    user_pool_size: int = Field(10_000, ge=1, le=10_000_000, description="Number of simulated logged-in users.")
+    user_pool_size: int = Field(
+        10_000, ge=1, le=10_000_000, description="Logged-in users who signed up before the window (the site's history)."
+    )
     anonymous_rate: float = Field(0.40, ge=0, le=1, description="Fraction of sessions with no user.")
 
     # Redis, beside the seed's host and port.
@@ -200,6 +203,12 @@ class Settings(BaseSettings):
     duration: float | None = Field(
         None, gt=0, le=1e9, allow_inf_nan=False, description="Seconds a continuous run lasts; until stopped if unset."
     )
+    workers: int | None = Field(
+        None, ge=1, le=256, description="Processes that generate shards in a batch run; the machine's cores if unset."
+    )
+    shards: int = Field(
+        8, ge=1, le=4096, description="Seed-stable parts of the users and visitors; part of what a seed means."
+    )
     overwrite: bool = Field(False, description="Start the output files afresh instead of appending.")
     quiet: bool = Field(False, description="Print nothing but errors.")
 
@@ -208,6 +217,9 @@ class Settings(BaseSettings):
     zero_result_rate: float = Field(0.05, ge=0, le=1, description="Share of searches that find nothing.")
     searches_per_session: float = Field(2.5, ge=1, le=20, description="Mean searches in a session.")
     click_position_decay: float = Field(1.06, ge=0, le=5, description="Exponent a of examination 1/rank^a.")
+    signup_share: float = Field(
+        0.45, ge=0, le=1, description="Share of logged-in sessions that are a new user's first visit (sign-ups)."
+    )
     return_trip_rate: float = Field(
         0.6, ge=0, le=1, description="Chance that a logged-in user's session continues their open trip."
     )
@@ -380,7 +392,14 @@ def _describe(error: ErrorDetails) -> str:
     return str(error["msg"]).lower()
 
 
-PROBABILITIES = {"click_through_rate", "conversion_rate", "anonymous_rate", "zero_result_rate", "return_trip_rate"}
+PROBABILITIES = {
+    "click_through_rate",
+    "conversion_rate",
+    "anonymous_rate",
+    "zero_result_rate",
+    "return_trip_rate",
+    "signup_share",
+}
 
 
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:

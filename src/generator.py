@@ -1,39 +1,36 @@
-"""Core event generation: a seeded engine that yields batches of events in time order.
+"""Core event generation: the seeded engine, its shards run over the machine's cores, merged in time order.
 
-Batch mode splits the window into slices of about ``BATCH_EVENTS`` events. Each slice
-gets a number of sessions in proportion to its share of the traffic, corrected by what
-earlier slices produced, so exactly ``count`` events fill the whole window. Events that
-fall past a slice's end wait for the next one, so every batch is in time order and the
-run as a whole is too; the first ``count`` events in time order are kept, which never
-cuts an event that a kept one refers to (clicks come after their search, bookings after
-their click).
+Batch mode splits the users and visitors into ``SHARDS`` seed-stable shards
+(``simulation.shards``): each shard's events are a pure function of the seed, the
+settings, the window, the count and the shard's number. ``--workers N`` runs the shards
+in N processes; the generator merges the shards' slices in time order (ties by shard),
+so the result is the same bytes for any number of workers. Every shard writes exactly
+its share of ``count``, so the whole run has exactly ``count`` events, and each shard's
+last slice is cut in time, so no kept event refers to one that was cut.
 
-Randomness: one seed; the user pool draws from the stream ``(seed, 0)``, slice ``i``
-from ``(seed, 1, i, round)``. Nothing else is random, so a seed and settings give the
-same bytes.
+Live traffic runs the same engine in this process, a tenth of a second at a time.
 """
 
 from __future__ import annotations
 
-import math
+import multiprocessing
+import os
 import secrets
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
-import numpy as np
+import polars as pl
 
 from .config import Settings
-from .models import stream_names
-from .output.encoding import Encoder
-from .simulation.journeys import Journeys
-from .simulation.population import Population, build_population
-from .simulation.sessions import SessionModel
+from .simulation.shards import Shard, ShardPlan, World, rng_for, run_shard
 from .simulation.tables import EventTables, Schedule
-from .simulation.timing import TimeModel, to_ms
+from .simulation.timing import to_ms
 
-BATCH_EVENTS = 100_000  # events per slice: large enough to vectorise, small enough to bound memory
 LIVE_SLICE_MS = 100  # live traffic is generated and written a tenth of a second at a time
+BACKFILL_SLICE_MS = 3_600_000  # a live run that starts in the past catches up an hour at a time
+WORKER_QUEUE = 2  # slices a worker may have ready before the merge takes them: bounds memory
 
 
 def new_seed() -> int:
@@ -41,123 +38,173 @@ def new_seed() -> int:
     return secrets.randbits(63)
 
 
-def _rng(seed: int, *key: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+def default_workers() -> int:
+    """The machine's cores available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def merge_shards(parts: list[EventTables]) -> EventTables:
+    """Slices of several shards (each in time order) as one slice in time order; ties keep the shards' order."""
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.merge(part)
+    return merged
 
 
 class EventGenerator:
     """Simulates the site's traffic for one seed and one set of settings."""
 
     def __init__(self, settings: Settings, seed: int) -> None:
-        """Draw the user pool and prepare the session model."""
+        """Prepare the world for the batch window (or, in continuous mode, from now)."""
         self.settings = settings
         self.seed = seed
-        self.population: Population = build_population(settings, _rng(seed, 0))
-        self.model = SessionModel(settings, self.population)
-        self.encoder = Encoder(
-            self.model.catalogue,
-            self.population.cities,
-            streams=stream_names(settings.stream_prefix) if settings.output in ("redis", "both") else None,
-            lines=settings.output != "redis",
-        )
-        self.journeys = Journeys(self.population.size, settings.return_trip_rate)
+        if settings.mode == "continuous":
+            start = to_ms(settings.window_start) if settings.window_start else int(time.time() * 1000)
+            self.start_ms, self.end_ms = start, None
+            self.live_start_ms: int | None = to_ms(settings.window_start) if settings.window_start else None
+        else:
+            self.live_start_ms = None
+            start_dt, end_dt = settings.window()
+            self.start_ms, self.end_ms = to_ms(start_dt), to_ms(end_dt)
+        self.world = World(settings, self.start_ms, self.end_ms or self.start_ms + 400 * 86_400_000)
+        self.model = self.world.model
+        self.catalogue = self.model.catalogue
+        self.cities = self.world.site.cities
+        self.users = pl.DataFrame()  # the answer key of users, once a batch has run
         self.schedule = Schedule()  # events still to come in live mode
-        self._live_due = 0
+        self.live_due_ms = 0
+        self._live_shard: Shard | None = None
 
-    def time_model(self, start: datetime, end: datetime) -> TimeModel:
-        """The traffic intensity over [start, end) for this run's population."""
-        pop = self.population
-        return TimeModel(to_ms(start), to_ms(end), pop.cities.timezone_names, pop.zone_weights())
+    def plan(self, count: int, start: datetime, end: datetime) -> ShardPlan:
+        """The shard plan of a batch of ``count`` events over [start, end)."""
+        return ShardPlan(self.seed, to_ms(start), to_ms(end), count, self.settings.shards)
 
-    def _sessions(
-        self,
-        rng: np.random.Generator,
-        count: int,
-        t0: int,
-        t1: int,
-        clock: TimeModel | None,
-        finish_by: int | None = None,
-    ) -> EventTables:
-        start, user, city = self.model.draw_starts(rng, count, t0, t1, clock)
-        return self.model.simulate(rng, start, user, city, self.journeys, finish_by=finish_by)
-
-    def batch(self, count: int, start: datetime, end: datetime) -> Iterator[EventTables]:
+    def batch(self, count: int, start: datetime, end: datetime, workers: int | None = None) -> Iterator[EventTables]:
         """Yield exactly ``count`` events over [start, end), in time order, a slice at a time."""
-        start_ms, end_ms = to_ms(start), to_ms(end)
-        clock = self.time_model(start, end)
-        per_session = self.model.expected_events_per_session()
-        slices = max(1, math.ceil(count / BATCH_EVENTS))
-        bounds = np.linspace(start_ms, end_ms, slices + 1).astype(np.int64)
-        masses = clock.mass(bounds[:-1], bounds[1:])
-        remaining_mass = float(masses.sum())
-        generated = emitted = 0
-        carry = 0.0
-        pending: EventTables | None = None
-        for i in range(slices):
-            t0, t1 = int(bounds[i]), int(bounds[i + 1])
-            share = float(masses[i]) / remaining_mass if remaining_mass > 0 else 1.0
-            remaining_mass -= float(masses[i])
-            wanted = max(0, count - generated) / per_session * share + carry
-            sessions = int(wanted)
-            carry = wanted - sessions
-            last = i == slices - 1
-            if last and generated < count:
-                sessions = max(sessions, 1)
-            rounds = 0
-            while sessions > 0:
-                # Sessions that would run past the window end are shortened to end inside it, so a short
-                # window still holds whole sessions and its funnel reads the configured rates.
-                rng = _rng(self.seed, 1, i, rounds)
-                new, _ = self._sessions(rng, sessions, t0, t1, clock, finish_by=end_ms).sort().split_at(end_ms)
-                generated += len(new)
-                pending = new if pending is None else pending.merge(new)
-                rounds += 1
-                # The last slice tops up until the window holds enough events.
-                sessions = math.ceil((count - generated) / per_session) + 1 if last and generated < count else 0
-            if pending is None:
-                continue
-            ready, pending = (pending, None) if last else pending.split_at(t1)
-            ready, _ = ready.first(count - emitted)
-            emitted += len(ready)
-            if len(ready):
-                yield ready
-            if emitted >= count:
-                return
+        plan = self.plan(count, start, end)
+        workers = min(workers or self.settings.workers or default_workers(), plan.shards)
+        if (plan.start_ms, plan.end_ms) != (self.start_ms, self.end_ms):
+            self.world = World(self.settings, plan.start_ms, plan.end_ms)
+            self.start_ms, self.end_ms = plan.start_ms, plan.end_ms
+        if workers <= 1:
+            yield from self._batch_here(plan, self.world)
+        else:
+            yield from self._batch_in_processes(plan, workers)
 
-    def live(self, rate: float, start_ms: int, end_ms: int | None = None) -> Iterator[EventTables]:
-        """Yield live traffic from ``start_ms`` in slices of LIVE_SLICE_MS, each slice's events in time order.
+    def _batch_here(self, plan: ShardPlan, world: World) -> Iterator[EventTables]:
+        shards = [run_shard(self.settings, plan, s, world) for s in range(plan.shards)]
+        users: list[pl.DataFrame] = []
+        while shards:
+            parts = []
+            for shard in shards:
+                try:
+                    parts.append(next(shard))
+                except StopIteration as done:
+                    users.append(done.value)
+            if users:
+                break
+            yield merge_shards(parts)
+        self.users = _users(users)
 
-        Many sessions are in flight at once. Before each slice, new sessions are started so
-        that the events due by its end match ``rate`` per second since ``start_ms``: the
-        achieved rate follows the target closely, not only on average. With ``end_ms``, no
-        session runs past it and no more sessions start than the remaining events allow,
-        so the run holds whole sessions. The caller decides when to ask for the next slice
-        (the iterator never sleeps); it ends at ``end_ms``, or never.
+    def _batch_in_processes(self, plan: ShardPlan, workers: int) -> Iterator[EventTables]:
+        context = multiprocessing.get_context("spawn")  # a fresh process: polars' thread pool does not survive fork
+        queues = [context.Queue(WORKER_QUEUE) for _ in range(workers)]
+        processes = [
+            context.Process(target=_worker, args=(self.settings, plan, w, workers, queues[w]), daemon=True)
+            for w in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        try:
+            users: list[pl.DataFrame] = []
+            while True:
+                slices: dict[int, EventTables] = {}
+                for queue in queues:
+                    message = queue.get()
+                    if isinstance(message, BaseException):
+                        raise message
+                    kind, payload = message
+                    if kind == "users":
+                        users.extend(payload)
+                    else:
+                        slices.update(payload)
+                if not slices:
+                    break
+                yield merge_shards([slices[s] for s in range(plan.shards)])
+            self.users = _users(users)
+        finally:
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+                process.join()
+
+    def live(self, rate: float, start_ms: int | None = None, duration_ms: int | None = None) -> Iterator[EventTables]:
+        """Yield live traffic from ``start_ms`` in slices, each slice's events in time order.
+
+        The site is already running: sessions begun in the warm-up before ``start_ms`` are in
+        progress, and only their events from ``start_ms`` on are yielded, so the funnel reads
+        its targets from the first second. Before each second, new sessions are started so that
+        the events due by its end match ``rate`` per second since ``start_ms``: each new session's
+        first search makes up what is missing, and its later events fill the seconds after. The
+        run is a window on a steady stream: with ``end_ms`` nothing at or after it is yielded,
+        and sessions running past it are cut there. Slices in the past (a run that starts at an
+        earlier time) are an hour long, so the history is caught up as fast as the machine
+        goes; slices from now on are LIVE_SLICE_MS. The iterator never sleeps.
         """
         per_session = self.model.expected_events_per_session()
-        empty = self._empty()
+        shard = Shard(self.world, self.seed, 0, 1, start_ms or int(time.time() * 1000), None)
+        self._live_shard = shard
+        empty = self.world.empty_tables()
         schedule = Schedule()
-        generated = emitted = 0
+        # The site was already running: sessions started in the warm-up have their later events kept.
+        warmup = int(min(WARMUP_MS, max(WARMUP_MIN_MS, WARMUP_EVENTS / rate * 1000)))
+        if start_ms is None:
+            # Live from now: start once the warm-up is made (about a million events a second), not before.
+            start_ms = int(time.time() * 1000) + int(rate * warmup / WARMUP_SPEED) + 100
+        # --duration is the live part: it counts from now, or from the start if that is later.
+        end_ms = max(start_ms, int(time.time() * 1000)) + duration_ms if duration_ms is not None else None
+        self.start_ms = start_ms
         index = 0
-        while end_ms is None or start_ms + index * LIVE_SLICE_MS < end_ms:
-            t0 = start_ms + index * LIVE_SLICE_MS
-            t1 = t0 + LIVE_SLICE_MS if end_ms is None else min(t0 + LIVE_SLICE_MS, end_ms)
-            due = emitted + schedule.count_before(t1)
-            wanted = rate * (t1 - start_ms) / 1000 - due
-            if end_ms is not None:
-                wanted = min(wanted, (rate * (end_ms - start_ms) / 1000 - generated) / per_session)
-            sessions = int(wanted + 0.5) if wanted > 0 else 0  # rounded: a run ends neither short nor over
-            if sessions:
-                new = self._sessions(_rng(self.seed, 2, index), sessions, t0, t1, None, finish_by=end_ms).sort()
+        t = start_ms - warmup
+        while t < start_ms:
+            t1 = min(t + BACKFILL_SLICE_MS, start_ms)
+            sessions = int(rate * (t1 - t) / 1000 / per_session + 0.5)
+            new = shard.step(rng_for(self.seed, 2, 0, index), sessions, t, t1, returning=True, paced=False)
+            kept = new.split_at(start_ms)[1]
+            schedule.add(kept if end_ms is None else kept.split_at(end_ms)[0])
+            index, t = index + 1, t1
+        emitted = 0
+        made_until = t0 = start_ms  # sessions are started up to made_until, a chunk ahead of what is emitted
+        while end_ms is None or t0 < end_ms:
+            now = int(time.time() * 1000)
+            length = BACKFILL_SLICE_MS if t0 + BACKFILL_SLICE_MS < now else LIVE_SLICE_MS
+            t1 = t0 + length if end_ms is None else min(t0 + length, end_ms)
+            if t1 > made_until:
+                # Start the sessions of the next chunk (a second, or the hour being caught up) at once: the users'
+                # arrivals are drawn once per chunk, not ten times a second.
+                c0, c1 = made_until, max(t1, made_until + LIVE_CHUNK_MS)
                 if end_ms is not None:
-                    new, _ = new.split_at(end_ms)
-                generated += len(new)
-                schedule.add(new)
+                    c1 = min(c1, end_ms)
+                due = emitted + schedule.count_before(c1)
+                wanted = rate * (c1 - start_ms) / 1000 - due
+                # A second's new sessions make up what is missing with their first search alone (their later
+                # events fill the next seconds); the sessions of an hour being caught up fit in it whole.
+                if c1 - c0 >= BACKFILL_SLICE_MS:
+                    wanted /= per_session
+                sessions = int(wanted + 0.5) if wanted > 0 else 0
+                if sessions:
+                    new = shard.step(rng_for(self.seed, 2, 1, index), sessions, c0, c1, returning=True, paced=False)
+                    schedule.add(new if end_ms is None else new.split_at(end_ms)[0])
+                made_until = c1
             ready = schedule.pop_before(t1, empty)
             emitted += len(ready)
             self.schedule = schedule
-            self._live_due = t1
+            self.live_due_ms = t1
             index += 1
+            t0 = t1
             yield ready
 
     def in_flight(self) -> int:
@@ -166,11 +213,42 @@ class EventGenerator:
 
     def lag_ms(self) -> int:
         """How far the wall clock is past the end of the last live slice handed out, in ms."""
-        return max(0, int(time.time() * 1000) - self._live_due) if self._live_due else 0
+        return max(0, int(time.time() * 1000) - self.live_due_ms) if self.live_due_ms else 0
 
-    def _empty(self) -> EventTables:
-        """Event tables with no rows and the right columns."""
-        rng = _rng(self.seed, 3)
-        start, user, city = self.model.draw_starts(rng, 1, 0, 1, None)
-        scratch = Journeys(self.population.size, 0.0)
-        return self.model.simulate(rng, start, user, city, scratch).head(0)
+    def live_users(self) -> pl.DataFrame:
+        """The answer key of users of a live run so far."""
+        return self._live_shard.users_table() if self._live_shard else pl.DataFrame()
+
+
+LIVE_CHUNK_MS = 1000  # live sessions are started a second at a time
+WARMUP_MS = 30 * 60 * 1000  # a live run starts with the sessions of the half hour before it in progress
+WARMUP_EVENTS = 1_500_000  # ... or of fewer minutes at high rates (ten up to 2,500 events/s), so start-up stays short
+WARMUP_MIN_MS = 60 * 1000  # ... but never less than a minute
+WARMUP_SPEED = 1_000_000  # warm-up events made per second, to plan when a run from now starts
+
+
+def _users(tables: list[pl.DataFrame]) -> pl.DataFrame:
+    tables = [t for t in tables if t.height]
+    return pl.concat(tables).sort("user") if tables else pl.DataFrame()
+
+
+def _worker(settings: Settings, plan: ShardPlan, worker: int, workers: int, queue: Any) -> None:
+    """Run shards ``worker``, ``worker + workers``, ... of ``plan``, sending each slice's tables in order."""
+    try:
+        world = World(settings, plan.start_ms, plan.end_ms)
+        mine = list(range(worker, plan.shards, workers))
+        shards = {s: run_shard(settings, plan, s, world) for s in mine}
+        users = []
+        while True:
+            slices = {}
+            for s, shard in shards.items():
+                try:
+                    slices[s] = next(shard)
+                except StopIteration as done:
+                    users.append(done.value)
+            if users:
+                break
+            queue.put(("slice", slices))
+        queue.put(("users", users))
+    except BaseException as exc:  # the parent raises it: a worker's bug is not a silent hang
+        queue.put(RuntimeError(f"worker {worker} failed: {exc!r}"))

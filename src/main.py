@@ -17,6 +17,7 @@ from . import tuning  # noqa: F401  (first: it sets up the runtime before polars
 from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
 from .generator import EventGenerator, new_seed
 from .output.manifest import run_record, write_manifest
+from .output.users import write_users
 from .progress import Progress, thousands
 from .publishers import (
     FilePublisher,
@@ -218,7 +219,11 @@ def _generate(flags: dict[str, Any]) -> int:
             }
         else:
             span = {"window_start": _iso(start), "window_end": _iso(end)}
-        record = run_record(settings, generator.model, seed, result.counts, span, result.interrupted or bool(failure))
+        record = run_record(settings, seed, result.counts, span, result.interrupted or bool(failure))
+        users = generator.live_users() if live else generator.users
+        users_path = write_users(settings.output_dir, users, generator.cities, overwrite=settings.overwrite)
+        if users_path is not None:
+            outputs.append(f"users: {users_path}")
         outputs.append(f"answer key: {write_manifest(settings.output_dir, record, overwrite=settings.overwrite)}")
     if reader_gone:
         return 0
@@ -257,6 +262,9 @@ def _generate(flags: dict[str, Any]) -> int:
 )
 @click.option(
     "--days", "window_days", metavar="D", help="Length of the window when --start is not given. [WINDOW_DAYS, 7]"
+)
+@click.option(
+    "--workers", metavar="N", help="Processes generating a batch run's shards. [WORKERS, the machine's cores]"
 )
 @click.option("--duration", metavar="S", help="Seconds a continuous run lasts; until Ctrl-C if unset. [DURATION]")
 @click.option(

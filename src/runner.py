@@ -16,9 +16,10 @@ from datetime import datetime
 
 import numpy as np
 
-from .generator import LIVE_SLICE_MS, EventGenerator
+from .generator import EventGenerator
 from .models import EVENT_TYPES
 from .output.batch import EncodedBatch
+from .output.encoding import Encoder
 from .publishers import Publisher
 from .simulation.tables import EventTables
 
@@ -62,18 +63,26 @@ def paced(batches: Iterator[EventTables], rate: float | None) -> Iterator[EventT
             sent += len(part)
 
 
+def encoder_for(generator: EventGenerator, publishers: Sequence[Publisher]) -> Encoder:
+    """The encoder the publishers need: JSON lines, and XADD commands for those that send to Redis streams."""
+    names = [getattr(p, "stream_names", None) for p in publishers]
+    streams = next((n for n in names if n), None)
+    lines = not all(names)
+    return Encoder(generator.catalogue, generator.cities, streams=streams, lines=lines)
+
+
 def encoded(
-    generator: EventGenerator, batches: Iterator[EventTables], ahead: int = ENCODE_AHEAD, threads: int = ENCODE_THREADS
+    encoder: Encoder, batches: Iterator[EventTables], ahead: int = ENCODE_AHEAD, threads: int = ENCODE_THREADS
 ) -> Iterator[EncodedBatch]:
     """Encode batches on ``threads`` worker threads while the next ones are generated; yield them in order."""
     if ahead == 0:
         for tables in batches:
-            yield generator.encoder.encode_all(tables)
+            yield encoder.encode_all(tables)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="encode") as pool:
         queue: deque[Future[EncodedBatch]] = deque()
         for tables in batches:
-            queue.append(pool.submit(generator.encoder.encode_all, tables))
+            queue.append(pool.submit(encoder.encode_all, tables))
             while len(queue) > ahead or (queue and queue[0].done()):
                 yield queue.popleft().result()
         while queue:
@@ -98,9 +107,10 @@ def run_batch(
     Counts go into ``result`` as the run goes, so a caller keeps them if a publisher fails.
     """
     result = result or RunResult(seed=generator.seed)
+    encoder = encoder_for(generator, publishers)
     with _flushed(publishers, result):
         batches = paced(generator.batch(count, start, end), rate)
-        for batch in encoded(generator, batches, ahead=0 if rate else ENCODE_AHEAD, threads=encode_threads):
+        for batch in encoded(encoder, batches, ahead=0 if rate else ENCODE_AHEAD, threads=encode_threads):
             _publish(batch, publishers, result)
             on_batch(batch.counts)
             if should_stop():
@@ -125,18 +135,16 @@ def run_live(
     events already due are written, nothing later, and everything is flushed.
     """
     result = result or RunResult(seed=generator.seed)
-    start_ms = int(time.time() * 1000)
-    end_ms = start_ms + int(duration * 1000) if duration else None
+    encoder = encoder_for(generator, publishers)
     with _flushed(publishers, result):
-        for index, tables in enumerate(generator.live(rate, start_ms, end_ms)):
-            due_ms = start_ms + (index + 1) * LIVE_SLICE_MS
-            if end_ms is not None:
-                due_ms = min(due_ms, end_ms)
-            stopped = _sleep_until(due_ms, should_stop)
+        # From now (once the warm-up is made), or from the start of a history to catch up first.
+        duration_ms = int(duration * 1000) if duration else None
+        for tables in generator.live(rate, generator.live_start_ms, duration_ms):
+            stopped = _sleep_until(generator.live_due_ms, should_stop)
             if stopped:
                 tables, _ = tables.split_at(int(time.time() * 1000))
             if len(tables):
-                _publish(generator.encoder.encode_all(tables), publishers, result, push=True)
+                _publish(encoder.encode_all(tables), publishers, result, push=True)
             on_batch(tables.counts())
             if stopped:
                 result.interrupted = True

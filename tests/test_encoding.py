@@ -51,10 +51,10 @@ def test_encoder_escapes_names_that_need_it() -> None:
     from src.output.encoding import Encoder
 
     generator = EventGenerator(load_settings({"seed": 1}), 1)
-    cities = generator.population.cities
+    cities = generator.cities
     tricky = ['Kaʻu "Big" Island', "C:\\Tab\there", "Zürich \u2028 line"]
     names = pl.Series([tricky[i % 3] for i in range(len(cities.name))])
-    encoder = Encoder(generator.model.catalogue, dataclasses.replace(cities, name=names))
+    encoder = Encoder(generator.catalogue, dataclasses.replace(cities, name=names))
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
     tables = next(generator.batch(3000, start, end))
     lines, _ = encoder.encode("search", tables.search)

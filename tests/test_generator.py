@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from src.config import load_settings
-from src.generator import BATCH_EVENTS, EventGenerator
+from src.generator import EventGenerator
 from src.simulation.population import Sampler, pick
+from src.simulation.shards import SLICE_EVENTS
 from src.simulation.tables import EventTables
-from src.simulation.timing import CELL_MS, MS_PER_HOUR, TimeModel, hour_of_week
+from src.simulation.timing import CELL_MS, MS_PER_HOUR, TimeModel, hour_of_week, zone_offsets
 
 END = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -48,8 +49,8 @@ def test_exact_count_and_no_dangling_reference(count: int) -> None:
 
 def test_count_across_many_slices_and_a_short_window() -> None:
     """Counts that need several slices, or a window of one hour, are still exact and ordered."""
-    tables = _run(2 * BATCH_EVENTS + 7, start=END - timedelta(hours=1))
-    assert len(tables) == 2 * BATCH_EVENTS + 7
+    tables = _run(2 * SLICE_EVENTS + 7, start=END - timedelta(hours=1))
+    assert len(tables) == 2 * SLICE_EVENTS + 7
     for _, table in tables.items():
         stamps = table["ts"].to_numpy()
         assert (np.diff(stamps) >= 0).all()
@@ -59,12 +60,12 @@ def test_count_across_many_slices_and_a_short_window() -> None:
 
 
 def test_batches_stay_bounded_whatever_the_count() -> None:
-    """Memory does not grow with --count: batches hold about BATCH_EVENTS events each."""
+    """Memory does not grow with --count: batches hold about SLICE_EVENTS events each."""
     settings = load_settings({"seed": 3})
     sizes = [len(b) for b in EventGenerator(settings, 3).batch(2_000_000, END - timedelta(days=7), END)]
     assert sum(sizes) == 2_000_000
-    assert max(sizes) < 2 * BATCH_EVENTS
-    assert len(sizes) >= 2_000_000 // (2 * BATCH_EVENTS)
+    assert max(sizes) < 2 * SLICE_EVENTS
+    assert len(sizes) >= 2_000_000 // (2 * SLICE_EVENTS)
 
 
 def test_same_seed_same_events_different_seed_different_events() -> None:
@@ -75,12 +76,16 @@ def test_same_seed_same_events_different_seed_different_events() -> None:
         assert not x.equals(z)
 
 
-def test_user_pool_does_not_depend_on_the_count() -> None:
-    """The same seed gives the same users (home city, platform, device) for any run length."""
-    small = EventGenerator(load_settings({"seed": 5, "event_count": 10}), 5).population
-    large = EventGenerator(load_settings({"seed": 5, "event_count": 10_000_000}), 5).population
-    assert np.array_equal(small.home_city, large.home_city)
-    assert np.array_equal(small.device, large.device)
+def test_users_of_the_history_do_not_depend_on_the_count() -> None:
+    """The same seed gives the same users of the site's history (home city, habits) for any run length."""
+    small = EventGenerator(load_settings({"seed": 5, "event_count": 10}), 5)
+    large = EventGenerator(load_settings({"seed": 5, "event_count": 10_000_000}), 5)
+    list(small.batch(10, END - timedelta(days=7), END, workers=1))
+    list(large.batch(20_000, END - timedelta(days=7), END, workers=1))
+    base = [g.users.filter(g.users["user"] <= 10_000).sort("user") for g in (small, large)]
+    assert base[0].height == 10_000
+    for column in ("city", "platform", "device", "activity", "signup_ms"):
+        assert base[0][column].equals(base[1][column]), column
 
 
 def test_sampler_agrees_with_a_binary_search() -> None:
@@ -92,11 +97,15 @@ def test_sampler_agrees_with_a_binary_search() -> None:
     assert np.array_equal(sampler(u), pick(sampler.cdf, u))
 
 
+def _clock(start: int, days: int, zone: str) -> TimeModel:
+    return TimeModel(start, start + days * 24 * MS_PER_HOUR, (zone,), np.array([0]), np.array([1.0]))
+
+
 class TestTimeModel:
     def test_intensity_of_one_zone_is_the_weekly_rhythm(self) -> None:
         """With all traffic in UTC, the intensity of each hour is that hour's rhythm."""
         start = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)  # a Monday
-        model = TimeModel(start, start + 7 * 24 * MS_PER_HOUR, ("UTC",), np.array([1.0]))
+        model = _clock(start, 7, "UTC")
         hourly = model.intensity.reshape(168, MS_PER_HOUR // CELL_MS).mean(axis=1)
         cells = start + MS_PER_HOUR * np.arange(168)
         assert hour_of_week(cells)[0] == 0
@@ -107,7 +116,20 @@ class TestTimeModel:
     def test_offsets_follow_daylight_saving(self) -> None:
         """New York is UTC-5 in January and UTC-4 in July."""
         start = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
-        model = TimeModel(start, start + 240 * 24 * MS_PER_HOUR, ("America/New_York",), np.array([1.0]))
         july = int(datetime(2026, 7, 1, 12, tzinfo=UTC).timestamp() * 1000)
-        offsets = model.offset_ms(np.array([start + 12 * MS_PER_HOUR, july]), np.array([0, 0]))
+        offsets = zone_offsets(("America/New_York",), np.array([0, 0]), np.array([start + 12 * MS_PER_HOUR, july]))
         assert list(offsets) == [-5 * MS_PER_HOUR, -4 * MS_PER_HOUR]
+
+    def test_inverse_of_the_cumulative_intensity_is_exact(self) -> None:
+        """Arrival times drawn through a slice's cumulative intensity land where that intensity says."""
+        start = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)
+        model = TimeModel(
+            start, start + 3 * 24 * MS_PER_HOUR, ("UTC", "Asia/Kolkata"), np.array([0, 1]), np.array([0.5, 0.5])
+        )
+        clock = model.slice_clock(start + 5 * 60_000, start + 2 * 24 * MS_PER_HOUR)
+        rng = np.random.default_rng(1)
+        group = rng.integers(0, 2, 10_000)
+        t = clock.t0 + (rng.random(10_000) * (clock.t1 - clock.t0)).astype(np.int64)
+        back = clock.inverse(clock.at(t, group), group)
+        assert np.abs(back - t).max() <= 1
+        assert (clock.inverse(clock.at(np.full(2, clock.t1), np.array([0, 1])) + 1, np.array([0, 1])) > clock.t1).all()

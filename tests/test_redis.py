@@ -12,7 +12,8 @@ import pytest
 
 from src.config import load_settings
 from src.generator import EventGenerator
-from src.models import EVENT_TYPES, file_name
+from src.models import EVENT_TYPES, file_name, stream_names
+from src.output.encoding import Encoder
 from src.publishers import RedisPublisher, RedisUnavailable, redis_client
 
 from .conftest import RedisServer, run_cli
@@ -196,7 +197,8 @@ def test_a_stream_refusing_mid_run_is_counted_exactly(redis_server: RedisServer)
     settings = load_settings({"seed": 5, "output": "redis", "stream_prefix": "p"})
     generator = EventGenerator(settings, 5)
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 8, tzinfo=UTC)
-    batch = generator.encoder.encode_all(next(generator.batch(20_000, start, end)))
+    encoder = Encoder(generator.catalogue, generator.cities, streams=stream_names("p"), lines=False)
+    batch = encoder.encode_all(next(generator.batch(20_000, start, end)))
     client, where = redis_client(None, "127.0.0.1", redis_server.port, None, 0)
     publisher = RedisPublisher(client, where, prefix="p", chunk_events=1000)
     server = redis_server.client()

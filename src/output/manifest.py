@@ -16,8 +16,10 @@ import numpy as np
 from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, redis_address
 from ..models import EVENT_TYPES, file_name
 from ..reference import CHANNELS
+from ..simulation import calendar
+from ..simulation import users as lifecycle
 from ..simulation.journeys import JOURNEY_DAYS, NIGHT_HOURS
-from ..simulation.population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY, ZIPF_EXPONENT, ZIPF_OFFSET
+from ..simulation.population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY
 from ..simulation.sessions import (
     AIRFARE_ONE_WAY,
     AIRFARE_ROUND,
@@ -31,9 +33,10 @@ from ..simulation.sessions import (
     NIGHTS_SIGMA,
     PACKAGE_HOTEL_MARKUP,
     SESSION_TIMEOUT_MS,
-    SessionModel,
+    funnel_rates,
 )
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
+from .users import USERS_FILE
 
 MANIFEST = "manifest.json"
 
@@ -50,16 +53,17 @@ def settings_record(settings: Settings) -> dict[str, Any]:
     return record
 
 
-def true_parameters(settings: Settings, model: SessionModel) -> dict[str, Any]:
+def true_parameters(settings: Settings) -> dict[str, Any]:
     """The parameters the events were drawn from, as a pipeline would want to check them."""
     decay, page = settings.click_position_decay, settings.page_size
+    zero_rate, click_given_results = funnel_rates(settings)
     ranks = np.arange(1, page + 1, dtype=float) ** -decay
     return {
         "funnel": {
             "click_through_rate": settings.click_through_rate,
             "conversion_rate": settings.conversion_rate,
-            "zero_result_rate": model.zero_rate,
-            "click_probability_given_results": model.click_given_results,
+            "zero_result_rate": zero_rate,
+            "click_probability_given_results": click_given_results,
             "clicks_per_search_at_most": 1,
             "conversions_per_click_at_most": 1,
         },
@@ -75,8 +79,26 @@ def true_parameters(settings: Settings, model: SessionModel) -> dict[str, Any]:
             "session_timeout_minutes": SESSION_TIMEOUT_MS / 60_000,
             "anonymous_rate": settings.anonymous_rate,
             "habit_loyalty": HABIT_LOYALTY,
-            "user_activity": f"Zipf-Mandelbrot (rank + {ZIPF_OFFSET:g})^-{ZIPF_EXPONENT:g}",
         },
+        "users": {
+            "base_users_before_window": settings.user_pool_size,
+            "signup_share_of_logged_in_sessions": settings.signup_share,
+            "activity": (
+                f"Zipf-Mandelbrot weight (1 + {lifecycle.ZIPF_OFFSET:g} + U * {lifecycle.ZIPF_RANKS:g})"
+                f"^-{lifecycle.ZIPF_EXPONENT:g}, mean 1"
+            ),
+            "max_sessions_per_day": lifecycle.MAX_SESSIONS_PER_DAY,
+            "min_minutes_between_session_starts": lifecycle.DEAD_TIME_MS / 60_000,
+            "churn": {
+                "weibull_shape": lifecycle.CHURN_SHAPE,
+                "weibull_scale_days": lifecycle.CHURN_DAYS,
+                "scale_factor_after_booking": lifecycle.CHURN_BOOKED_FACTOR,
+            },
+            "history_last_seen_days": lifecycle.BASE_LAST_SEEN_DAYS,
+            "users_file": USERS_FILE,
+        },
+        "shards": settings.shards,
+        "calendar": {"strength": settings.calendar_strength, **calendar.parameters()},
         "journeys": {
             "return_trip_rate": settings.return_trip_rate,
             "journey_days": JOURNEY_DAYS,
@@ -127,7 +149,7 @@ def true_parameters(settings: Settings, model: SessionModel) -> dict[str, Any]:
 
 
 def run_record(
-    settings: Settings, model: SessionModel, seed: int, counts: dict[str, int], span: dict[str, Any], interrupted: bool
+    settings: Settings, seed: int, counts: dict[str, int], span: dict[str, Any], interrupted: bool
 ) -> dict[str, Any]:
     """The manifest entry of one run."""
     return {
@@ -139,7 +161,7 @@ def run_record(
         "interrupted": interrupted,
         "files": {t: file_name(t) for t in EVENT_TYPES},
         "settings": settings_record(settings),
-        "parameters": true_parameters(settings, model),
+        "parameters": true_parameters(settings),
     }
 
 

@@ -69,7 +69,8 @@ class RedisPublisher:
         self._errors = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
         self.client = client
         self.where = where
-        self.streams = list(stream_names(prefix).values())
+        self.stream_names = stream_names(prefix)  # the encoder writes XADD commands for these
+        self.streams = list(self.stream_names.values())
         self.buffer_events = buffer_events
         self.chunk_events = chunk_events
         self.give_up_after = give_up_after

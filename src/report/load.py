@@ -18,7 +18,6 @@ from ..config import Settings, load_settings
 from ..models import EVENT_TYPES, file_name
 from ..output.manifest import read_manifest, true_parameters
 from ..reference import USD_RATES, all_cities, countries
-from ..simulation.sessions import SessionModel
 from .figures import figures
 from .measure import query_one
 
@@ -143,7 +142,7 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
         if manifest
         else {}
     )
-    parameters = manifest["parameters"] if manifest else true_parameters(settings, _model_for(settings))
+    parameters = manifest["parameters"] if manifest else true_parameters(settings)
     problems: list[dict[str, Any]] = []
     con = duckdb.connect()
     schema_failures = _load(con, directory, problems)
@@ -164,9 +163,3 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
         {k: manifest[k] for k in ("seed", "window_start", "window_end", "mode") if k in manifest} if manifest else None
     )
     return report
-
-
-def _model_for(settings: Settings) -> SessionModel:
-    from ..generator import EventGenerator
-
-    return EventGenerator(settings, 0).model

@@ -47,6 +47,8 @@ class Visits:
     returning: np.ndarray  # the user had a session before in this run
     visit: np.ndarray  # 1 for the session that opened the trip, then 2, 3, ...
     first_day: np.ndarray  # the session is on the day the trip was opened
+    continued_later: np.ndarray  # a later session of this batch goes on with this session's trip
+    last_of_user: np.ndarray  # the user's last session in this batch
 
 
 class Journeys:
@@ -68,6 +70,23 @@ class Journeys:
             template=np.zeros(users, dtype=np.int64),
         )
 
+    def ensure(self, users: int) -> None:
+        """Make room for users numbered up to ``users`` - 1 (new sign-ups): they have no trip yet."""
+        size = len(self.seen)
+        if users <= size:
+            return
+        grown = max(users, 2 * size, 64)
+
+        def grow(array: np.ndarray) -> np.ndarray:
+            bigger = np.zeros(grown, dtype=array.dtype)
+            bigger[:size] = array
+            return bigger
+
+        self.seen, self.open, self.visits, self.opened_day = map(
+            grow, (self.seen, self.open, self.visits, self.opened_day)
+        )
+        self.trip = Trip(*(grow(getattr(self.trip, f.name)) for f in fields(Trip)))
+
     def assign(self, rng: np.random.Generator, user: np.ndarray, day: np.ndarray, fresh: Trip) -> tuple[Trip, Visits]:
         """Trips of sessions (sorted by start) of ``user`` (-1 anonymous) on ``day``.
 
@@ -77,10 +96,18 @@ class Journeys:
         """
         n = len(user)
         trip = fresh.take(np.arange(n))
-        visits = Visits(np.zeros(n, dtype=bool), np.ones(n, dtype=np.int64), np.ones(n, dtype=bool))
+        visits = Visits(
+            np.zeros(n, dtype=bool),
+            np.ones(n, dtype=np.int64),
+            np.ones(n, dtype=bool),
+            np.zeros(n, dtype=bool),
+            np.ones(n, dtype=bool),
+        )
         logged = np.flatnonzero(user >= 0)
         if not len(logged):
             return trip, visits
+        self.ensure(int(user.max()) + 1)
+        previous = np.full(len(self.seen), -1, dtype=np.int64)  # the user's latest session so far in this batch
         # Rank of each session among its user's sessions in this batch (0 for the first).
         order = logged[np.argsort(user[logged], kind="stable")]
         users = user[order]
@@ -97,6 +124,10 @@ class Journeys:
             going_on &= (day[rows] - self.opened_day[u] < JOURNEY_DAYS) & keep[rows]
             cont, new = rows[going_on], rows[~going_on]
             uc, un = user[cont], user[new]
+            earlier = previous[uc]
+            visits.continued_later[earlier[earlier >= 0]] = True
+            visits.last_of_user[previous[u][previous[u] >= 0]] = False
+            previous[u] = rows
             for f in fields(Trip):
                 getattr(trip, f.name)[cont] = getattr(state, f.name)[uc]
                 getattr(state, f.name)[un] = getattr(fresh, f.name)[new]
@@ -109,12 +140,11 @@ class Journeys:
         return trip, visits
 
     def close(self, user: np.ndarray) -> None:
-        """These users booked: their trips are done."""
+        """These users booked their open trip (in their last session of the batch): it is done."""
         self.open[user[user >= 0]] = False
 
 
-def conversion_probability(
-    rate: float,
+def booking_weights(
     visit: np.ndarray,
     first_day: np.ndarray,
     device: np.ndarray,
@@ -123,7 +153,7 @@ def conversion_probability(
     device_weights: np.ndarray,
     night_factor: float,
 ) -> np.ndarray:
-    """The chance that each click is booked, averaging exactly ``rate`` over the clicks given.
+    """The relative chance that each click is booked, by journey stage, device and local hour.
 
     ``journey_weights`` has ``first`` (the day a trip was opened), ``middle`` (visits 2 and
     3 on later days) and ``later`` (the fourth visit on); anonymous sessions count as first.
@@ -131,19 +161,4 @@ def conversion_probability(
     weight = np.where(
         first_day, journey_weights["first"], np.where(visit >= 4, journey_weights["later"], journey_weights["middle"])
     )
-    weight = weight * device_weights[device] * np.where(np.isin(local_hour, NIGHT_HOURS), night_factor, 1.0)
-    if not len(weight) or weight.sum() == 0:
-        return np.full(len(weight), rate)
-    probability = rate * weight / weight.mean()
-    # Rescale what is left after capping at 1 (a high rate with strong weights), a few rounds.
-    for _ in range(5):
-        capped = probability >= 1
-        if not capped.any():
-            break
-        probability = np.minimum(probability, 1.0)
-        free = ~capped
-        missing = rate * len(probability) - probability.sum()
-        if missing <= 0 or not free.any():
-            break
-        probability[free] *= 1 + missing / probability[free].sum()
-    return np.minimum(probability, 1.0)
+    return np.asarray(weight * device_weights[device] * np.where(np.isin(local_hour, NIGHT_HOURS), night_factor, 1.0))

@@ -1,8 +1,6 @@
-"""The users of the site: a fixed pool with a home city, a preferred platform and device, and a habit.
+"""The site's markets: home cities weighted by population, grouped by time zone and country; devices by platform.
 
-The pool is drawn from its own random stream, so the same seed gives the same users
-whatever the count or window of a run: a user who comes back in a later run of the
-same seed is the same person, from the same city, on the same phone.
+Users themselves (sign-up, activity, churn) live in ``users``, one shard at a time.
 """
 
 from __future__ import annotations
@@ -28,37 +26,45 @@ DEVICE_GIVEN_PLATFORM = np.array(
 # A logged-in user is on their usual platform and device in this share of sessions.
 HABIT_LOYALTY = 0.85
 
-# Activity per user follows a Zipf-Mandelbrot law over a random ranking (Ali and Scarr
-# 2007: it fits per-user activity better than a pure power law): weight (rank + q)^-s.
-ZIPF_EXPONENT = 1.0
-ZIPF_OFFSET = 200.0  # a flatter head: the most active of 10,000 users has about 0.13 % of sessions
-
 
 @dataclass(frozen=True)
-class Population:
-    """The user pool and the home-city table, as parallel arrays."""
+class Site:
+    """What every shard shares: the home cities, their groups (a time zone in a country), platform shares."""
 
     cities: CityTable
-    home_city: np.ndarray  # city code per user
-    platform: np.ndarray  # platform code per user
-    device: np.ndarray  # device code per user
-    activity: Sampler  # draws a user in proportion to their share of logged-in sessions
     city: Sampler  # draws a city in proportion to its population
     platform_weights: np.ndarray
     anonymous_rate: float
+    country_names: tuple[str, ...]  # ISO codes of the home countries, indexed by country code
+    country_of_city: np.ndarray
+    group_of_city: np.ndarray  # a group is a (time zone, country) pair
+    group_zone: np.ndarray
+    group_country: np.ndarray
+    group_weights: np.ndarray  # share of the population per group
 
-    @property
-    def size(self) -> int:
-        """Number of users in the pool."""
-        return len(self.home_city)
+    def draw_cities(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` home cities drawn by population."""
+        return self.city(rng.random(n)).astype(np.int32)
 
-    def zone_weights(self) -> np.ndarray:
-        """Expected share of sessions per time zone: logged-in users by activity, the rest by population."""
-        activity = np.diff(self.activity.cdf, prepend=0.0)
-        zones = len(self.cities.timezone_names)
-        by_users = np.bincount(self.cities.timezone_code[self.home_city], weights=activity, minlength=zones)
-        by_people = np.bincount(self.cities.timezone_code, weights=self.cities.weights, minlength=zones)
-        return (1 - self.anonymous_rate) * by_users + self.anonymous_rate * by_people
+
+def build_site(settings: Settings) -> Site:
+    """The site's markets for these settings."""
+    cities = home_cities(settings.market_codes)
+    country_names, country_of_city = np.unique(cities.country.to_numpy().astype(str), return_inverse=True)
+    keys = cities.timezone_code.astype(np.int64) * len(country_names) + country_of_city
+    groups, group_of_city = np.unique(keys, return_inverse=True)
+    return Site(
+        cities=cities,
+        city=Sampler(cities.weights),
+        platform_weights=np.array([settings.platform_weights[p] for p in PLATFORMS]),
+        anonymous_rate=settings.anonymous_rate,
+        country_names=tuple(str(c) for c in country_names),
+        country_of_city=country_of_city.astype(np.int32),
+        group_of_city=group_of_city.astype(np.int64),
+        group_zone=(groups // len(country_names)).astype(np.int64),
+        group_country=(groups % len(country_names)).astype(np.int64),
+        group_weights=np.bincount(group_of_city, weights=cities.weights, minlength=len(groups)),
+    )
 
 
 def draw_platform_device(
@@ -70,30 +76,6 @@ def draw_platform_device(
     device_cdf = np.cumsum(DEVICE_GIVEN_PLATFORM, axis=1)[platform]
     device = (rng.random(n)[:, None] >= device_cdf[:, :-1]).sum(axis=1).astype(np.int8)
     return platform, device
-
-
-def build_population(settings: Settings, rng: np.random.Generator) -> Population:
-    """Draw the pool of ``USER_POOL_SIZE`` users from ``rng``."""
-    cities = home_cities(settings.market_codes)
-    city = Sampler(cities.weights)
-    n = settings.user_pool_size
-    # Systematic sampling: every city gets its population share of the pool to within one user,
-    # so even a small pool mirrors the population; the order is then shuffled.
-    home = rng.permutation(city((rng.random() + np.arange(n)) / n)).astype(np.int32)
-    platform_weights = np.array([settings.platform_weights[p] for p in PLATFORMS])
-    platform, device = draw_platform_device(rng, n, platform_weights)
-    rank = rng.permutation(n)
-    activity = (rank + 1 + ZIPF_OFFSET) ** -ZIPF_EXPONENT
-    return Population(
-        cities=cities,
-        home_city=home,
-        platform=platform,
-        device=device,
-        activity=Sampler(activity),
-        city=city,
-        platform_weights=platform_weights,
-        anonymous_rate=settings.anonymous_rate,
-    )
 
 
 def pick(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:

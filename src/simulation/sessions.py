@@ -7,6 +7,8 @@ published figures in ``shared/spec/REALISM.md``; each is named where it is used.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
 import polars as pl
 
@@ -16,8 +18,8 @@ from ..reference import (
     WHOLE_UNITS,
 )
 from .catalogue import build_catalogue
-from .journeys import Journeys, Trip, conversion_probability
-from .population import HABIT_LOYALTY, Population, draw_platform_device, pick
+from .journeys import Journeys, Trip, booking_weights
+from .population import HABIT_LOYALTY, Site, draw_platform_device, pick
 from .tables import EventTables
 from .timing import MS_PER_DAY, MS_PER_HOUR, TimeModel, local_time
 
@@ -72,6 +74,17 @@ DOMESTIC_BOOST = 10.0
 ITEMS_PER_DESTINATION = 5000  # distinct results (hotels, routes, cars, packages) per destination
 
 
+def funnel_rates(settings: Settings) -> tuple[float, float]:
+    """The share of searches that find nothing, and the chance of a click on a search that finds something.
+
+    Zero-result searches get no click, so the others are clicked more often to keep clicks /
+    searches at the configured rate; a rate of 1 leaves no room for zero results.
+    """
+    ctr = settings.click_through_rate
+    zero_rate = min(settings.zero_result_rate, 1.0 - ctr)
+    return zero_rate, (ctr / (1.0 - zero_rate) if zero_rate < 1 else 0.0)
+
+
 def _lognormal(rng: np.random.Generator, median: float | np.ndarray, sigma: float, n: int) -> np.ndarray:
     return np.asarray(median) * np.exp(sigma * rng.standard_normal(n))
 
@@ -120,13 +133,13 @@ def _squeeze(
 class SessionModel:
     """Draws sessions and their events for one run's settings and user pool."""
 
-    def __init__(self, settings: Settings, population: Population) -> None:
+    def __init__(self, settings: Settings, site: Site) -> None:
         """Prepare the tables the draws index into."""
         self.settings = settings
-        self.population = population
+        self.site = site
         self.catalogue = build_catalogue(settings.season_strength)
         self.device_weights = np.array([settings.device_weights[d] for d in DEVICES])
-        cities = population.cities
+        cities = site.cities
         self.city_country = cities.country.to_numpy().astype(str)
         # Countries as small integers (codes shared by cities and destinations), and each (month, home
         # country)'s destination CDF once computed: the draw then does no string work per slice.
@@ -148,11 +161,7 @@ class SessionModel:
         )
         self.product_cdf = np.cumsum([settings.product_weights[p] for p in PRODUCTS])
         self.commission = np.array([settings.commission_by_product[p] for p in PRODUCTS])
-        ctr = settings.click_through_rate
-        # Zero-result searches get no click, so the others are clicked more often to keep
-        # clicks / searches at the configured rate; a rate of 1 leaves no room for zero results.
-        self.zero_rate = min(settings.zero_result_rate, 1.0 - ctr)
-        self.click_given_results = ctr / (1.0 - self.zero_rate) if self.zero_rate < 1 else 0.0
+        self.zero_rate, self.click_given_results = funnel_rates(settings)
         self.search_continue = 1.0 - 1.0 / settings.searches_per_session
 
     def _destinations(self, rng: np.random.Generator, month: np.ndarray, city: np.ndarray) -> np.ndarray:
@@ -183,70 +192,72 @@ class SessionModel:
         return self._destination_cdfs[key]
 
     def expected_events_per_session(self) -> float:
-        """Mean events of a session: searches times (1 + CTR + CTR x CVR), with the cap on searches."""
-        q = self.search_continue
-        searches = (1 - q**MAX_SEARCHES) / (1 - q) if q < 1 else float(MAX_SEARCHES)
+        """Mean events of a session: searches times (1 + CTR + CTR x CVR), with the cap on searches.
+
+        A booking ends its session, so a session goes on past a search with probability
+        ``search_continue`` times the chance that the search was not booked.
+        """
         ctr, cvr = self.settings.click_through_rate, self.settings.conversion_rate
+        q = self.search_continue * (1 - ctr * cvr)
+        searches = (1 - q**MAX_SEARCHES) / (1 - q) if q < 1 else float(MAX_SEARCHES)
         return searches * (1 + ctr + ctr * cvr)
 
-    def draw_starts(
+    def draw_visitors(
         self, rng: np.random.Generator, count: int, t0: int, t1: int, time_model: TimeModel | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Draw ``count`` sessions in [t0, t1): start times (sorted), user (-1 anonymous) and home city.
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` one-off visits in [t0, t1) by people drawn by population: start times (sorted) and home cities.
 
-        Candidates are drawn uniformly in time and thinned by the local rhythm of their
-        time zone, so the kept ones follow the rhythm exactly; without a time model (live
+        Candidates are drawn uniformly in time and thinned by the local rhythm (and calendar)
+        of their city's group, so the kept ones follow it exactly; without a time model (live
         traffic at a fixed rate) every candidate is kept.
         """
-        pop = self.population
-        starts, users, cities = [], [], []
+        site = self.site
+        if count <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        starts, cities = [], []
         kept = 0
         while kept < count:
             m = int((count - kept) * 2.6) + 16
-            anonymous = rng.random(m) < pop.anonymous_rate
-            user = np.where(anonymous, -1, pop.activity(rng.random(m)))
-            city = np.where(anonymous, pop.city(rng.random(m)), pop.home_city[np.maximum(user, 0)])
+            city = site.city(rng.random(m)).astype(np.int32)
             t = t0 + (rng.random(m) * (t1 - t0)).astype(np.int64)
             if time_model is None:
                 keep = np.ones(m, dtype=bool)
             else:
-                keep = rng.random(m) < time_model.acceptance(t, pop.cities.timezone_code[city])
+                keep = rng.random(m) < time_model.acceptance(t, site.group_of_city[city])
             starts.append(t[keep])
-            users.append(user[keep])
             cities.append(city[keep])
             kept += int(keep.sum())
-        start, user, city = (np.concatenate(a)[:count] for a in (starts, users, cities))
-        order = np.argsort(start, kind="stable")
-        return start[order], user[order].astype(np.int64), city[order].astype(np.int32)
+        start_all, city_all = np.concatenate(starts)[:count], np.concatenate(cities)[:count]
+        order = np.argsort(start_all, kind="stable")
+        return start_all[order], city_all[order]
 
     def simulate(
         self,
         rng: np.random.Generator,
-        start: np.ndarray,
-        user: np.ndarray,
-        city: np.ndarray,
+        arrivals: Arrivals,
         journeys: Journeys,
-        finish_by: int | None = None,
-    ) -> EventTables:
-        """Events of sessions starting at ``start`` (sorted) for ``user`` (-1 anonymous) in ``city``.
+        booking_factor: np.ndarray | None = None,
+    ) -> tuple[EventTables, Outcome]:
+        """Events of the sessions in ``arrivals`` (sorted by start), and what came of them.
 
-        ``journeys`` holds what each logged-in user has been doing in this run (their open
-        trip); it is updated, so their later sessions continue it. With ``finish_by`` (a run of known
-        length), a session that would run past it has its gaps shortened to end before it,
-        so the run holds whole sessions and its funnel reads the configured rates.
+        ``journeys`` holds each logged-in user's open trip (by their number in the shard); it
+        is updated, so their later sessions continue it. Each session ends by its
+        ``finish_by``: one that would run longer has its gaps shortened. A session books at
+        most once: it ends with its booking, and the trip is closed. ``booking_factor``
+        scales each session's chance of booking (the calendar's deal days).
         """
         s = self.settings
         cat = self.catalogue
-        pop = self.population
+        site = self.site
+        start, user, member, city = arrivals.start, arrivals.user, arrivals.member, arrivals.city
         n = len(start)
-        logged_in = user >= 0
-        uid = np.maximum(user, 0)
+        logged_in = member >= 0
 
         # Who: platform and device are a logged-in user's habit most of the time.
-        platform, device = draw_platform_device(rng, n, pop.platform_weights)
+        platform, device = draw_platform_device(rng, n, site.platform_weights)
         habitual = logged_in & (rng.random(n) < HABIT_LOYALTY)
-        platform = np.where(habitual, pop.platform[uid], platform)
-        device = np.where(habitual, pop.device[uid], device)
+        platform = np.where(habitual, arrivals.platform, platform)
+        device = np.where(habitual, arrivals.device, device)
 
         # The trip: product, destination (seasonal), dates, party; a returning user may go on with theirs.
         product = pick(self.product_cdf / self.product_cdf[-1], rng.random(n)).astype(np.int8)
@@ -256,7 +267,7 @@ class SessionModel:
         lead *= np.where(device == MOBILE, s.mobile_lead_factor, 1.0) * np.where(
             product == PACKAGE, LEAD_PACKAGE_FACTOR, 1
         )
-        local = local_time(start, pop.cities.timezone_code[city], pop.cities.timezone_names)
+        local = local_time(start, site.cities.timezone_code[city], site.cities.timezone_names)
         day = local // MS_PER_DAY
         template = cat.template_range[product, 0] + (
             rng.random(n) * (cat.template_range[product, 1] - cat.template_range[product, 0])
@@ -274,11 +285,11 @@ class SessionModel:
             travelers=(pick(np.cumsum(TRAVELERS), rng.random(n)) + 1).astype(np.int64),
             template=template,
         )
-        trip, visits = journeys.assign(rng, user, day, fresh)
+        trip, visits = journeys.assign(rng, member, day, fresh)
         dest, product, start_day = trip.destination, trip.product.astype(np.int8), trip.start_day
         nights, travelers, base_template = trip.nights, trip.travelers, trip.template
         utm = np.where(
-            visits.returning, pick(cat.utm_returning_cdf, rng.random(n)), pick(cat.utm_new_cdf, rng.random(n))
+            arrivals.returning, pick(cat.utm_returning_cdf, rng.random(n)), pick(cat.utm_new_cdf, rng.random(n))
         ).astype(np.int16)
         results_base = _lognormal(rng, RESULTS_MEDIAN[product], RESULTS_SIGMA, n)
 
@@ -340,7 +351,7 @@ class SessionModel:
         car = _mean_lognormal(rng, CAR_DAY, CAR_SIGMA, total) * nights_s
         trip_price = np.choose(sess_product, [flight, hotel, car, flight + hotel * PACKAGE_HOTEL_MARKUP])
         trip_price = trip_price * DEVICE_PRICE[device[ss]]
-        rate = CURRENCY_RATE[pop.cities.currency_code[city[ss]]]
+        rate = CURRENCY_RATE[site.cities.currency_code[city[ss]]]
         # A "cheap" search caps the price below the trip's typical (mean) price, the same on every search of it.
         typical_hotel = HOTEL_NIGHT * price_index * STAR_PRICE[star_filter] * nights_s * rooms
         typical = np.choose(
@@ -368,7 +379,7 @@ class SessionModel:
         capped = ~np.isnan(cap[ci])
         price = np.where(capped, np.minimum(price, cap[ci] * rng.uniform(0.6, 1.0, nc)), price)
         price = np.maximum(np.round(price, 2), 1.0)
-        whole = WHOLE_UNITS[pop.cities.currency_code[city[ss[ci]]]]
+        whole = WHOLE_UNITS[site.cities.currency_code[city[ss[ci]]]]
         price = np.where(whole, np.round(price), price)
         c_product = sess_product[ci]
         provider = np.empty(nc, dtype=np.int16)
@@ -379,23 +390,45 @@ class SessionModel:
         item = (ITEMS_PER_DESTINATION * rng.random(nc) ** 3).astype(np.int64)  # popular items first
         result_num = (dest[ss[ci]].astype(np.int64) + 1) * 100_000 + item
 
-        # Conversions: at most one per click; the booking is the clicked result at its price.
+        # Conversions: at most one per session (it ends the session), none for a trip a later session goes on with.
         session_of_click = ss[ci]
         hour = (local // MS_PER_HOUR % 24)[session_of_click]
-        chance = conversion_probability(
+        chance = booking_chance(
             s.conversion_rate,
-            visits.visit[session_of_click],
-            visits.first_day[session_of_click],
-            device[session_of_click],
-            hour,
-            s.journey_weights,
-            self.device_weights,
-            s.night_conversion_factor,
+            session_of_click,
+            n,
+            booking_weights(
+                visits.visit[session_of_click],
+                visits.first_day[session_of_click],
+                device[session_of_click],
+                hour,
+                s.journey_weights,
+                self.device_weights,
+                s.night_conversion_factor,
+            )
+            * (1.0 if booking_factor is None else booking_factor[session_of_click])
+            * ~visits.continued_later[session_of_click],
         )
         converted = rng.random(nc) < chance
+        # The first booking of a session ends it: its later searches (and their clicks) are not made.
+        first_booking = np.full(n, total, dtype=np.int64)
+        np.minimum.at(first_booking, session_of_click[converted], ci[converted])
+        kept_search = np.arange(total) <= first_booking[ss]
+        kept_click = kept_search[ci]
+        converted = converted[kept_click]
+        ci = np.cumsum(kept_search)[ci[kept_click]] - 1
+        position, price, provider, result_num = (a[kept_click] for a in (position, price, provider, result_num))
+        c_product, whole, session_of_click = c_product[kept_click], whole[kept_click], session_of_click[kept_click]
+        ss, j, template, s_start_day, s_end_day, results, page, star_filter, cap = (
+            a[kept_search] for a in (ss, j, template, s_start_day, s_end_day, results, page, star_filter, cap)
+        )
+        total, nc = len(ss), len(ci)
+        clicked = np.zeros(total, dtype=bool)
+        clicked[ci] = True
         vi = np.flatnonzero(converted)
         value = price[vi]
-        journeys.close(user[session_of_click[vi]])
+        booking_session = session_of_click[vi]
+        journeys.close(np.where(visits.last_of_user[booking_session], member[booking_session], -1))
         commission = np.round(value * self.commission[c_product[vi]], 2)
         commission = np.where(whole[vi], np.round(commission), commission)
 
@@ -414,13 +447,13 @@ class SessionModel:
         events_per_session = np.bincount(ev_session, minlength=n)
         session_first = np.cumsum(events_per_session) - events_per_session
         offset = elapsed - elapsed[session_first][ev_session]
-        if finish_by is not None:
-            offset = _squeeze(rng, offset, ev_session, session_first, finish_by - 1 - start)
+        offset = _squeeze(rng, offset, ev_session, session_first, arrivals.finish_by - start)
         ts = start[ev_session] + offset
 
         event_hi, event_lo = _uint64(rng, len(kind)), _uint64(rng, len(kind))
         session_hex = _uint64(rng, n)
         search_rows, click_rows, conv_rows = (np.flatnonzero(m) for m in (is_search, is_click, is_conv))
+        outcome = Outcome(booked=np.bincount(booking_session, minlength=n) > 0)
 
         search = pl.DataFrame(
             {
@@ -440,7 +473,7 @@ class SessionModel:
                 "utm": utm[ss],
                 "start_day": s_start_day.astype(np.int32),
                 "end_day": s_end_day.astype(np.int32),
-                "travelers": trav.astype(np.int8),
+                "travelers": travelers[ss].astype(np.int8),
                 "max_price": cap,
                 "min_stars": star_filter.astype(np.int8),
             }
@@ -473,9 +506,74 @@ class SessionModel:
                 "click_lo": event_lo[click_rows][vi],
                 "value": value,
                 "commission": commission,
-                "currency": pop.cities.currency_code[city[ss[ci[vi]]]],
+                "currency": site.cities.currency_code[city[ss[ci[vi]]]],
                 "product": c_product[vi],
                 "provider": provider[vi],
             }
         )
-        return EventTables(search, click, conversion)
+        return EventTables(search, click, conversion), outcome
+
+
+@dataclass
+class Arrivals:
+    """Sessions about to be simulated, sorted by start: who, from where, and by when they must end."""
+
+    start: np.ndarray
+    user: np.ndarray  # the n of user_<n>, or -1 for an anonymous session
+    member: np.ndarray  # the user's number in their shard, or -1
+    city: np.ndarray
+    platform: np.ndarray  # the user's usual platform and device (anything for anonymous sessions)
+    device: np.ndarray
+    returning: np.ndarray  # not the visitor's first visit
+    finish_by: np.ndarray  # the last millisecond a session may use
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @classmethod
+    def concat(cls, parts: list[Arrivals]) -> Arrivals:
+        """All parts' sessions, sorted by start (ties keep the order of the parts)."""
+        merged = cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+        order = np.argsort(merged.start, kind="stable")
+        return cls(*(getattr(merged, f.name)[order] for f in fields(cls)))
+
+
+@dataclass
+class Outcome:
+    """What each simulated session did that the users' lives depend on."""
+
+    booked: np.ndarray
+
+
+def booking_chance(rate: float, session: np.ndarray, sessions: int, weight: np.ndarray) -> np.ndarray:
+    """Each click's chance of a booking, from relative ``weight``s, so bookings / clicks reads ``rate``.
+
+    A session books once at most and ends with it, so its clicks after a booking are never
+    made. With a chance p for each of a session's k clicks, it books with probability
+    1 - (1-p)^k and makes (1 - (1-p)^k) / p clicks on average; the weights are scaled until
+    expected bookings over expected clicks made is ``rate``.
+    """
+    if not len(weight) or weight.sum() <= 0 or rate <= 0:
+        return np.full(len(weight), min(rate, 1.0))
+    clicks = np.bincount(session, minlength=sessions)
+    per_session = np.zeros(sessions)
+    per_session[session] = weight  # every click of a session has the same weight
+    has = clicks > 0
+    clicks, per_session = clicks[has], per_session[has]
+    low, high = 0.0, 1.0 / max(float(per_session.max()), 1e-12)
+
+    def ratio(scale: float) -> float:
+        p = np.minimum(per_session * scale, 1.0)
+        booked = 1 - (1 - p) ** clicks
+        made = np.where(p > 0, booked / np.maximum(p, 1e-300), clicks)
+        return float(booked.sum() / made.sum())
+
+    if ratio(high) <= rate:
+        return np.minimum(weight * high, 1.0)
+    for _ in range(40):
+        middle = (low + high) / 2
+        if ratio(middle) < rate:
+            low = middle
+        else:
+            high = middle
+    return np.minimum(weight * (low + high) / 2, 1.0)

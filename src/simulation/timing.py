@@ -10,6 +10,7 @@ that follow the rhythm exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -51,38 +52,62 @@ def to_ms(instant: datetime) -> int:
 
 
 class TimeModel:
-    """Traffic intensity over a UTC window for a given mix of time zones."""
+    """Traffic intensity over a UTC window for traffic spread over groups of users.
 
-    def __init__(self, start_ms: int, end_ms: int, zone_names: tuple[str, ...], zone_weights: np.ndarray) -> None:
-        """Tabulate the intensity of ``[start_ms, end_ms)`` for traffic spread over zones by ``zone_weights``."""
+    A group is a time zone in a country: its rhythm is the weekly rhythm in the zone's
+    local time, times the calendar's factor for the country's local day (holidays and
+    deal days; 1 without a calendar). The model tabulates the site's total intensity on
+    a 15-minute grid, so the generator can split a window into slices of known expected
+    traffic; it gives the probability that thins uniformly drawn candidate starts into
+    starts that follow the rhythm; and, for one slice at a time, each group's cumulative
+    intensity and its inverse, which turn a user's own arrival process into session times.
+    """
+
+    def __init__(
+        self,
+        start_ms: int,
+        end_ms: int,
+        zone_names: tuple[str, ...],
+        group_zone: np.ndarray,
+        group_weights: np.ndarray,
+        group_country: np.ndarray | None = None,
+        day_factor: DayFactor | None = None,
+        peak_factor: float = 1.0,
+    ) -> None:
+        """Tabulate ``[start_ms, end_ms)`` for groups in zones ``group_zone`` weighted by ``group_weights``.
+
+        ``day_factor(country, local_day)`` scales the rhythm of a group's local day (country codes
+        from ``group_country``); ``peak_factor`` bounds it from above.
+        """
         self.start_ms, self.end_ms = start_ms, end_ms
-        self.first_day = start_ms // MS_PER_DAY - 1
-        days = end_ms // MS_PER_DAY + 2 - self.first_day
-        # UTC offset of every zone on every day, taken at noon UTC: a DST change moves it at most for hours.
-        self.offsets_ms = np.empty((days, len(zone_names)), dtype=np.int64)
-        for z, name in enumerate(zone_names):
-            zone = ZoneInfo(name)
-            for d in range(days):
-                noon = datetime(1970, 1, 1, 12, tzinfo=UTC) + timedelta(days=int(self.first_day + d))
-                offset = noon.astimezone(zone).utcoffset() or timedelta(0)
-                self.offsets_ms[d, z] = int(offset.total_seconds() * 1000)
-        weights = np.asarray(zone_weights, dtype=np.float64)
-        weights = weights / weights.sum()
-
+        self.zone_names = zone_names
+        self.group_zone = np.asarray(group_zone, dtype=np.int64)
+        self.group_country = (
+            np.zeros(len(self.group_zone), dtype=np.int64) if group_country is None else np.asarray(group_country)
+        )
+        self.day_factor = day_factor
+        self.peak = RHYTHM_MAX * max(peak_factor, 1.0)
+        weights = np.asarray(group_weights, dtype=np.float64)
+        self.weights = weights / weights.sum()
         self.grid_start = start_ms - start_ms % CELL_MS
         cells = -(-(end_ms - self.grid_start) // CELL_MS)
-        cell_starts = self.grid_start + CELL_MS * np.arange(cells, dtype=np.int64)
-        day = (cell_starts // MS_PER_DAY - self.first_day).astype(np.int64)
-        # Group zones by offset per day so the work grows with distinct offsets, not zones.
-        distinct, inverse = np.unique(self.offsets_ms, return_inverse=True)
-        inverse = inverse.reshape(self.offsets_ms.shape)
-        by_offset = np.zeros((days, len(distinct)))
-        np.add.at(by_offset, (np.repeat(np.arange(days), len(zone_names)), inverse.ravel()), np.tile(weights, days))
         intensity = np.zeros(cells)
-        for j, offset in enumerate(distinct):
-            intensity += by_offset[day, j] * WEEK_RHYTHM[hour_of_week(cell_starts + offset)]
+        block = 30 * MS_PER_DAY // CELL_MS  # a month of cells at a time bounds the memory used
+        for first in range(0, cells, block):
+            starts = self.grid_start + CELL_MS * np.arange(first, min(cells, first + block), dtype=np.int64)
+            intensity[first : first + len(starts)] = self.weights @ self.cell_intensity(starts)
         self.intensity = intensity
         self.cumulative = np.concatenate([[0.0], np.cumsum(intensity * CELL_MS)])
+
+    def cell_intensity(self, cell_starts: np.ndarray) -> np.ndarray:
+        """Intensity of every group (rows) in the 15-minute cells starting at ``cell_starts`` (columns)."""
+        offsets = zone_offsets(self.zone_names, self.group_zone[:, None], cell_starts[None, :])
+        local = cell_starts[None, :] + offsets
+        rhythm = WEEK_RHYTHM[hour_of_week(local)]
+        if self.day_factor is not None:
+            country = np.broadcast_to(self.group_country[:, None], local.shape)
+            rhythm = rhythm * self.day_factor(country.ravel(), (local // MS_PER_DAY).ravel()).reshape(local.shape)
+        return rhythm
 
     def mass(self, t0: np.ndarray | int, t1: np.ndarray | int) -> np.ndarray:
         """Expected share of traffic between t0 and t1, in units of 'milliseconds at mean intensity'."""
@@ -92,15 +117,88 @@ class TimeModel:
         position = (np.asarray(t, dtype=np.float64) - self.grid_start) / CELL_MS
         return np.interp(position, np.arange(len(self.cumulative)), self.cumulative)
 
-    def offset_ms(self, t_ms: np.ndarray, zone: np.ndarray) -> np.ndarray:
-        """UTC offset in milliseconds of each zone at each instant."""
-        day = np.clip(t_ms // MS_PER_DAY - self.first_day, 0, len(self.offsets_ms) - 1)
-        return self.offsets_ms[day, zone]
+    def acceptance(self, t_ms: np.ndarray, group: np.ndarray) -> np.ndarray:
+        """Probability of keeping a candidate start at ``t_ms`` for a user in ``group``: intensity over its peak."""
+        offsets = zone_offsets(self.zone_names, self.group_zone[group], t_ms)
+        local = t_ms + offsets
+        rhythm = WEEK_RHYTHM[hour_of_week(local)]
+        if self.day_factor is not None:
+            rhythm = rhythm * self.day_factor(self.group_country[group], local // MS_PER_DAY)
+        return rhythm / self.peak
 
-    def acceptance(self, t_ms: np.ndarray, zone: np.ndarray) -> np.ndarray:
-        """Probability of keeping a candidate start at ``t_ms`` for a user in ``zone``: rhythm over its peak."""
-        local = t_ms + self.offset_ms(t_ms, zone)
-        return WEEK_RHYTHM[hour_of_week(local)] / RHYTHM_MAX
+    def slice_clock(self, t0: int, t1: int) -> SliceClock:
+        """Every group's cumulative intensity over [t0, t1), to draw arrival times in that slice."""
+        return SliceClock(self, t0, t1)
+
+
+class SliceClock:
+    """Cumulative intensity of each group over one slice, in days at mean intensity, and its inverse."""
+
+    def __init__(self, model: TimeModel, t0: int, t1: int) -> None:
+        """Tabulate the cells that cover [t0, t1)."""
+        self.t0, self.t1 = t0, t1
+        first = t0 - t0 % CELL_MS
+        cells = max(1, -(-(t1 - first) // CELL_MS))
+        self.first = first
+        self.cells = cells
+        starts = first + CELL_MS * np.arange(cells, dtype=np.int64)
+        self.rate = model.cell_intensity(starts) * (CELL_MS / MS_PER_DAY)  # days at mean intensity per cell
+        self.cumulative = np.concatenate([np.zeros((len(self.rate), 1)), np.cumsum(self.rate, axis=1)], axis=1)
+        self.span = float(self.cumulative[:, -1].max()) + 1.0
+        # One increasing array over all groups: group g's cumulative values are shifted by g * span.
+        self.flat = (self.cumulative + self.span * np.arange(len(self.rate))[:, None]).ravel()
+
+    def at(self, t_ms: np.ndarray, group: np.ndarray) -> np.ndarray:
+        """Cumulative intensity of ``group`` at ``t_ms`` (inside the slice's cells)."""
+        position = (np.asarray(t_ms) - self.first) / CELL_MS
+        cell = np.clip(position.astype(np.int64), 0, self.cells - 1)
+        return self.cumulative[group, cell] + (position - cell) * self.rate[group, cell]
+
+    def until_end(self, t_ms: np.ndarray, group: np.ndarray) -> np.ndarray:
+        """Cumulative intensity of ``group`` from ``t_ms`` to the end of the slice (0 past it)."""
+        return np.maximum(self.at(np.full(len(group), self.t1), group) - self.at(np.minimum(t_ms, self.t1), group), 0)
+
+    def inverse(self, x: np.ndarray, group: np.ndarray) -> np.ndarray:
+        """The time at which ``group``'s cumulative intensity reaches ``x``; INFINITE_MS past the slice."""
+        shifted = x + self.span * group
+        index = np.searchsorted(self.flat, shifted, side="right") - 1
+        row_length = self.cells + 1
+        cell = index - group * row_length
+        inside = (cell >= 0) & (cell < self.cells) & (x < self.cumulative[group, -1])
+        cell = np.clip(cell, 0, self.cells - 1)
+        base = self.cumulative[group, cell]
+        fraction = (x - base) / np.maximum(self.rate[group, cell], 1e-12)
+        t = self.first + (cell + np.clip(fraction, 0, 1)) * CELL_MS
+        return np.where(inside, np.maximum(t.astype(np.int64), self.t0), INFINITE_MS)
+
+
+INFINITE_MS = np.iinfo(np.int64).max // 4
+DayFactor = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@cache
+def _offset_at_day(zone: str, day: int) -> int:
+    """UTC offset in ms of ``zone`` at noon UTC of ``day`` (days since the epoch)."""
+    noon = datetime(1970, 1, 1, 12, tzinfo=UTC) + timedelta(days=day)
+    offset = noon.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+    return int(offset.total_seconds() * 1000)
+
+
+def zone_offsets(zone_names: tuple[str, ...], zone: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
+    """UTC offset in ms of each zone at each instant (taken at noon UTC of its day: DST moves it for hours only).
+
+    ``zone`` and ``t_ms`` broadcast: a column of zones against a row of times gives a table.
+    """
+    zone, t_ms = np.broadcast_arrays(np.asarray(zone, dtype=np.int64), np.asarray(t_ms, dtype=np.int64))
+    if not zone.size:
+        return np.zeros(zone.shape, dtype=np.int64)
+    day = t_ms // MS_PER_DAY
+    first = int(day.min())
+    keys, inverse = np.unique(zone.ravel() << 32 | (day.ravel() - first), return_inverse=True)
+    offsets = np.array(
+        [_offset_at_day(zone_names[k >> 32], first + int(k & 0xFFFFFFFF)) for k in keys.tolist()], dtype=np.int64
+    )
+    return offsets[inverse].reshape(zone.shape)
 
 
 @cache

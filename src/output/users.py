@@ -1,0 +1,53 @@
+"""The users' answer key: who signed up when, who churned when, where they live and how active they are.
+
+Written as ``users.jsonl`` beside the event files, one JSON object per user of the run:
+a churn model has labels to be tested against, and a returning-visit measure the true
+sign-up times.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from ..config import DEVICES, PLATFORMS
+from ..reference import CityTable
+
+USERS_FILE = "users.jsonl"
+
+
+def _iso(column: str) -> pl.Expr:
+    """Epoch milliseconds as ISO 8601 UTC text with milliseconds, or null for a negative value."""
+    instant = pl.from_epoch(pl.col(column), time_unit="ms").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+    return pl.when(pl.col(column) >= 0).then(instant).otherwise(None).alias(column)
+
+
+def users_frame(users: pl.DataFrame, cities: CityTable) -> pl.DataFrame:
+    """The users table of a run (as the engine returns it) in the form it is written."""
+    users = users.sort("user")
+    city = users["city"].cast(pl.Int64)
+    return users.select(
+        pl.format("user_{}", pl.col("user")).alias("user_id"),
+        _iso("signup_ms").alias("signed_up_at"),
+        _iso("churned_ms").alias("churned_at"),
+    ).with_columns(
+        cities.country.gather(city).alias("home_country"),
+        cities.name.gather(city).alias("home_city"),
+        pl.Series(PLATFORMS).gather(users["platform"].cast(pl.Int64)).alias("platform"),
+        pl.Series(DEVICES).gather(users["device"].cast(pl.Int64)).alias("device_type"),
+        users["activity"].round(4).alias("activity"),
+        users["sessions"].alias("sessions_in_run"),
+        users["bookings"].alias("bookings_in_run"),
+    )
+
+
+def write_users(directory: Path, users: pl.DataFrame, cities: CityTable, overwrite: bool) -> Path | None:
+    """Write (or, appending a run, add to) ``users.jsonl``; None when the run had no users table."""
+    if not users.height:
+        return None
+    path = directory / USERS_FILE
+    frame = users_frame(users, cities)
+    with path.open("wb" if overwrite else "ab") as handle:
+        frame.write_ndjson(handle)
+    return path

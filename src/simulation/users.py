@@ -1,0 +1,211 @@
+"""Logged-in users with a life: sign-up, an arrival process of their own, dormancy and churn.
+
+Each user of a shard has a home city, a usual platform and device, and an activity level
+drawn from a Zipf-Mandelbrot law (Ali and Scarr 2007: it fits per-user activity better
+than a pure power law). Their sessions come from their own arrival process: a Poisson
+process whose rate is their activity times the site's level ``c`` times the weekly
+rhythm of their local time (and the calendar), so a user's sessions follow their own
+day. A user waits at least ``DEAD_TIME_MS`` after a session starts before the next one
+(the 30-minute session timeout plus the hour a session can last), so their sessions never
+overlap and a sessionizer never merges two of them.
+
+Churn: after each session, the time until a user would leave for good is drawn from a
+Weibull law of shape ``CHURN_SHAPE`` > 1, so the hazard of leaving rises with the time
+since the user was last seen; a booking makes it slower (``CHURN_BOOKED_FACTOR``). A user
+who has not come back by then has churned, at that moment.
+
+The site has a history: ``USER_POOL_SIZE`` users signed up before the window and are
+alive at its start, each last seen up to ``BASE_LAST_SEEN_DAYS`` before it. New users sign
+up during the window: their first session is their sign-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+
+from .timing import MS_PER_DAY, SliceClock
+
+# Activity: weight (1 + q + U * ranks)^-s for a uniform U: the rank-frequency law of Zipf and
+# Mandelbrot over a population of ZIPF_RANKS, normalised to mean 1.
+ZIPF_EXPONENT = 1.0
+ZIPF_OFFSET = 20.0
+ZIPF_RANKS = 10_000.0
+_ZIPF_MEAN = float(np.log((1 + ZIPF_OFFSET + ZIPF_RANKS) / (1 + ZIPF_OFFSET)) / ZIPF_RANKS)
+
+DEAD_TIME_MS = 90 * 60 * 1000  # after a session starts, the next starts no sooner
+MAX_SESSIONS_PER_DAY = 3.0  # the most active user's rate at mean rhythm: a human, not a bot
+CHURN_SHAPE = 2.0  # Weibull shape: hazard of leaving rises with inactivity
+CHURN_DAYS = 45.0  # Weibull scale, days since a session
+CHURN_BOOKED_FACTOR = 2.0  # after a booking the scale is this much longer: bookers stay
+BASE_LAST_SEEN_DAYS = 30.0  # users of the site's history were last seen up to this long before the window
+BASE_SIGNUP_DAYS = 3 * 365.0  # ... and signed up up to this long before it
+
+
+def activity_weights(u: np.ndarray) -> np.ndarray:
+    """Zipf-Mandelbrot activity weights (mean 1) for uniforms ``u``."""
+    return ((1 + ZIPF_OFFSET + u * ZIPF_RANKS) ** -ZIPF_EXPONENT / _ZIPF_MEAN).astype(np.float64)
+
+
+def churn_delay_ms(rng: np.random.Generator, n: int, booked: np.ndarray | None = None) -> np.ndarray:
+    """Time from a session until its user would churn, if they do not come back first."""
+    scale = np.full(n, CHURN_DAYS) if booked is None else np.where(booked, CHURN_DAYS * CHURN_BOOKED_FACTOR, CHURN_DAYS)
+    return (scale * rng.weibull(CHURN_SHAPE, n) * MS_PER_DAY).astype(np.int64)
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    if size <= len(array):
+        return array
+    bigger = np.zeros(max(size, 2 * len(array), 64), dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger
+
+
+@dataclass
+class Users:
+    """The logged-in users of one shard, as parallel arrays indexed by the shard's own user number."""
+
+    shard: int
+    shards: int
+    base_count: int  # users of the site's history over all shards: new users are numbered after them
+    size: int = 0
+    signups: int = 0  # new users of this shard so far
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    _DTYPES: ClassVar[dict[str, type]] = {
+        "user_id": np.int64,
+        "city": np.int32,
+        "platform": np.int8,
+        "device": np.int8,
+        "weight": np.float64,
+        "signup_ms": np.int64,
+        "last_start_ms": np.int64,
+        "churn_at_ms": np.int64,
+        "churned_ms": np.int64,  # -1 while the user is active
+        "sessions": np.int32,
+        "bookings": np.int32,
+    }
+
+    def __post_init__(self) -> None:
+        for name, dtype in self._DTYPES.items():
+            self.columns.setdefault(name, np.zeros(0, dtype=dtype))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name][: self.size]
+
+    def add(self, **values: np.ndarray) -> np.ndarray:
+        """Append users (every column given as an array of one length); return their numbers in the shard."""
+        n = len(next(iter(values.values())))
+        first = self.size
+        for name in self._DTYPES:
+            column = _grown(self.columns[name], first + n)
+            column[first : first + n] = values.get(name, 0)
+            self.columns[name] = column
+        self.size += n
+        return np.arange(first, first + n)
+
+    def new_ids(self, n: int) -> np.ndarray:
+        """Global numbers (the n of ``user_<n>``) for ``n`` new users of this shard, in order."""
+        k = self.signups + np.arange(n, dtype=np.int64)
+        self.signups += n
+        return self.base_count + 1 + self.shard + self.shards * k
+
+    def active(self) -> np.ndarray:
+        """Numbers of the users who have not churned."""
+        return np.flatnonzero(self["churned_ms"] < 0)
+
+    def arrivals(
+        self, rng: np.random.Generator, clock: SliceClock, group_of_city: np.ndarray, level: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Session starts of active users in the clock's slice: (start times, user numbers), sorted by time.
+
+        Each user's rate is ``level`` times their activity (capped at MAX_SESSIONS_PER_DAY) times
+        their group's intensity. Users who would come back only after their churn time churn.
+        """
+        users = self.active()
+        rate = np.minimum(level * self["weight"][users], MAX_SESSIONS_PER_DAY)
+        start = np.maximum(self["last_start_ms"][users] + DEAD_TIME_MS, clock.t0)
+        group = group_of_city[self["city"][users]]
+        starts, who = [], []
+        while len(users):
+            live = start < clock.t1
+            users, rate, start, group = users[live], rate[live], start[live], group[live]
+            if not len(users):
+                break
+            x = clock.at(start, group) + rng.standard_exponential(len(users)) / np.maximum(rate, 1e-12)
+            t = clock.inverse(x, group)
+            churn_at = self["churn_at_ms"][users]
+            gone = churn_at <= np.minimum(t, clock.t1 - 1)
+            self.columns["churned_ms"][users[gone]] = churn_at[gone]
+            came = (t < clock.t1) & ~gone
+            users, rate, group, t = users[came], rate[came], group[came], t[came]
+            starts.append(t)
+            who.append(users)
+            self.columns["last_start_ms"][users] = t
+            self.columns["churn_at_ms"][users] = t + churn_delay_ms(rng, len(users))
+            self.columns["sessions"][users] += 1
+            start = t + DEAD_TIME_MS
+        if not starts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        start_all, who_all = np.concatenate(starts), np.concatenate(who)
+        order = np.argsort(start_all, kind="stable")
+        return start_all[order], who_all[order]
+
+    def expected_sessions(self, clock: SliceClock, group_of_city: np.ndarray, level: float) -> float:
+        """Sessions the active users would start in the slice at ``level``, ignoring churn and the dead time."""
+        users = self.active()
+        start = np.maximum(self["last_start_ms"][users] + DEAD_TIME_MS, clock.t0)
+        exposure = clock.until_end(start, group_of_city[self["city"][users]])
+        return float((np.minimum(level * self["weight"][users], MAX_SESSIONS_PER_DAY) * exposure).sum())
+
+    def level_for(self, clock: SliceClock, group_of_city: np.ndarray, sessions: float) -> float:
+        """The site's level at which active users are expected to start ``sessions`` in the slice (capped rates)."""
+        users = self.active()
+        if not len(users) or sessions <= 0:
+            return 0.0
+        start = np.maximum(self["last_start_ms"][users] + DEAD_TIME_MS, clock.t0)
+        exposure = clock.until_end(start, group_of_city[self["city"][users]])
+        weight = self["weight"][users]
+        most = float((MAX_SESSIONS_PER_DAY * exposure).sum())
+        if most <= sessions:
+            return float(MAX_SESSIONS_PER_DAY / weight.min())
+        low, high = 0.0, 1.0
+        while float((np.minimum(high * weight, MAX_SESSIONS_PER_DAY) * exposure).sum()) < sessions:
+            high *= 2
+        for _ in range(40):
+            middle = (low + high) / 2
+            if float((np.minimum(middle * weight, MAX_SESSIONS_PER_DAY) * exposure).sum()) < sessions:
+                low = middle
+            else:
+                high = middle
+        return high
+
+    def booked(self, rng: np.random.Generator, users: np.ndarray, session_start: np.ndarray) -> None:
+        """These users booked in a session starting at ``session_start``: count it, and they churn more slowly."""
+        np.add.at(self.columns["bookings"], users, 1)
+        later = self.columns["last_start_ms"][users] <= session_start  # the booking session was their last
+        users, session_start = users[later], session_start[later]
+        self.columns["churn_at_ms"][users] = session_start + churn_delay_ms(rng, len(users), np.ones(len(users), bool))
+
+    def table(self, end_ms: int) -> pl.DataFrame:
+        """The answer key of this shard's users: sign-up, churn (within the window), home, habits, activity."""
+        churned = self["churned_ms"]
+        # A user whose churn time passed before the end of the window without a return has churned too.
+        due = (churned < 0) & (self["churn_at_ms"] < end_ms)
+        churned = np.where(due, self["churn_at_ms"], churned)
+        return pl.DataFrame(
+            {
+                "user": self["user_id"],
+                "city": self["city"],
+                "platform": self["platform"],
+                "device": self["device"],
+                "activity": self["weight"],
+                "signup_ms": self["signup_ms"],
+                "churned_ms": churned,
+                "sessions": self["sessions"],
+                "bookings": self["bookings"],
+            }
+        )
