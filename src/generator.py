@@ -18,7 +18,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
@@ -48,10 +48,7 @@ def default_workers() -> int:
 
 def merge_shards(parts: list[EventTables]) -> EventTables:
     """Slices of several shards (each in time order) as one slice in time order; ties keep the shards' order."""
-    merged = parts[0]
-    for part in parts[1:]:
-        merged = merged.merge(part)
-    return merged
+    return EventTables.merge_all(parts)
 
 
 class EventGenerator:
@@ -207,6 +204,14 @@ class EventGenerator:
             t0 = t1
             yield ready
 
+    def special_days(self) -> list[dict[str, Any]]:
+        """The calendar's holidays and deal days in the markets over the batch window (empty when it is off)."""
+        calendar = self.world.calendar
+        if calendar is None:
+            return []
+        first, last = str(_day(self.start_ms)), str(_day((self.end_ms or self.start_ms) - 1))
+        return [d for d in calendar.calendar.special_days() if first <= d["date"] <= last]
+
     def in_flight(self) -> int:
         """Sessions of live traffic with events still to come."""
         return self.schedule.sessions()
@@ -225,6 +230,10 @@ WARMUP_MS = 30 * 60 * 1000  # a live run starts with the sessions of the half ho
 WARMUP_EVENTS = 1_500_000  # ... or of fewer minutes at high rates (ten up to 2,500 events/s), so start-up stays short
 WARMUP_MIN_MS = 60 * 1000  # ... but never less than a minute
 WARMUP_SPEED = 1_000_000  # warm-up events made per second, to plan when a run from now starts
+
+
+def _day(ms: int) -> date:
+    return datetime.fromtimestamp(ms / 1000, UTC).date()
 
 
 def _users(tables: list[pl.DataFrame]) -> pl.DataFrame:

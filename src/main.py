@@ -219,7 +219,8 @@ def _generate(flags: dict[str, Any]) -> int:
             }
         else:
             span = {"window_start": _iso(start), "window_end": _iso(end)}
-        record = run_record(settings, seed, result.counts, span, result.interrupted or bool(failure))
+        special = [] if live else generator.special_days()
+        record = run_record(settings, seed, result.counts, span, result.interrupted or bool(failure), special)
         users = generator.live_users() if live else generator.users
         users_path = write_users(settings.output_dir, users, generator.cities, overwrite=settings.overwrite)
         if users_path is not None:

@@ -82,10 +82,10 @@ def test_new_users_sign_up_in_every_week(con) -> None:
     weeks = [
         n
         for (n,) in con.execute(
-            """SELECT count(*) FROM u WHERE CAST(signed_up_at AS TIMESTAMP) >= TIMESTAMP '2026-11-01'
-            AND CAST(signed_up_at AS TIMESTAMP) < TIMESTAMP '2026-11-29'
-            GROUP BY (epoch(CAST(signed_up_at AS TIMESTAMP)) - epoch(TIMESTAMP '2026-11-01')) // (7 * 86400)
-            ORDER BY 1"""
+            """SELECT count(*) FROM (SELECT CAST(floor(date_diff('day', DATE '2026-11-01',
+                CAST(signed_up_at AS TIMESTAMP)) / 7) AS INTEGER) AS week FROM u
+                WHERE CAST(signed_up_at AS TIMESTAMP) >= TIMESTAMP '2026-11-01'
+                AND CAST(signed_up_at AS TIMESTAMP) < TIMESTAMP '2026-11-29') GROUP BY week ORDER BY week"""
         ).fetchall()
     ]
     assert len(weeks) == 4

@@ -149,9 +149,16 @@ def true_parameters(settings: Settings) -> dict[str, Any]:
 
 
 def run_record(
-    settings: Settings, seed: int, counts: dict[str, int], span: dict[str, Any], interrupted: bool
+    settings: Settings,
+    seed: int,
+    counts: dict[str, int],
+    span: dict[str, Any],
+    interrupted: bool,
+    special_days: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The manifest entry of one run."""
+    """The manifest entry of one run; ``special_days`` are the calendar's holidays and deal days in its window."""
+    parameters = true_parameters(settings)
+    parameters["calendar"]["special_days"] = special_days or []
     return {
         "seed": seed,
         "written_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -161,7 +168,7 @@ def run_record(
         "interrupted": interrupted,
         "files": {t: file_name(t) for t in EVENT_TYPES},
         "settings": settings_record(settings),
-        "parameters": true_parameters(settings),
+        "parameters": parameters,
     }
 
 

@@ -19,6 +19,7 @@ from ..models import EVENT_TYPES, file_name
 from ..output.manifest import read_manifest, true_parameters
 from ..reference import USD_RATES, all_cities, countries
 from .figures import figures
+from .lifecycle import lifecycle
 from .measure import query_one
 
 _STRUCTURES = {
@@ -156,6 +157,7 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
         "counts": {t: query_one(con, f"SELECT count(*) FROM {k}") for t, k in zip(EVENT_TYPES, "scv", strict=True)},
         **figures(con, settings, parameters, top_cities),
     }
+    report["lifecycle"] = lifecycle(con, directory, manifest)
     report["integrity"]["schema_failures"] = schema_failures
     report["integrity"]["malformed_lines"] = sum(1 for p in problems if str(p["problem"]).startswith("not JSON"))
     report["problems"] = problems[:200]

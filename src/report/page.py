@@ -398,6 +398,12 @@ document.body.setAttribute('data-charts-rendered',String(charts.length-empty.len
 document.body.setAttribute('data-console-errors',JSON.stringify(window.pageErrors));})();"""
 
 
+def _lifecycle(report: dict[str, Any]) -> str:
+    from .lifecycle_page import lifecycle_section  # it draws with this module's helpers
+
+    return lifecycle_section(report)
+
+
 def render(report: dict[str, Any]) -> str:
     """The whole page."""
     manifest = report.get("manifest") or {}
@@ -410,6 +416,7 @@ def render(report: dict[str, Any]) -> str:
         ("Clicks by rank", _ranks),
         ("Daily and weekly rhythm", _rhythm),
         ("Sessions and users", _sessions),
+        ("Users' lives", _lifecycle),
         ("Home cities", _geography),
         ("Devices and channels", _devices_channels),
         ("Trips, prices and bookings", _trips_money),

@@ -63,13 +63,27 @@ class EventTables:
             )
         )
 
+    @classmethod
+    def merge_all(cls, parts: list[EventTables]) -> EventTables:
+        """Rows of several sorted batches as one sorted batch; rows with equal times keep the order of the parts."""
+        if len(parts) == 1:
+            return parts[0]
+        merged = []
+        for event_type in EVENT_TYPES:
+            frames = [getattr(part, event_type) for part in parts]
+            frame = pl.concat(frames, rechunk=True)
+            # A stable sort of sorted runs laid end to end is a merge (timsort finds the runs).
+            order = np.argsort(frame["ts"].to_numpy(), kind="stable")
+            merged.append(frame[order])
+        return cls(*merged)
+
     def count_before(self, cut_ms: int) -> int:
         """Events earlier than ``cut_ms``; tables must be sorted."""
         return sum(int(np.searchsorted(table["ts"].to_numpy(), cut_ms, side="left")) for _, table in self.items())
 
     def sort(self) -> EventTables:
         """Each table in time order; rows with equal times keep their order."""
-        return EventTables(*(table.sort("ts", maintain_order=True) for _, table in self.items()))
+        return EventTables(*(table[np.argsort(table["ts"].to_numpy(), kind="stable")] for _, table in self.items()))
 
     def split_at(self, cut_ms: int) -> tuple[EventTables, EventTables]:
         """Rows before ``cut_ms`` and the rest; tables must be sorted."""

@@ -202,22 +202,25 @@ def zone_offsets(zone_names: tuple[str, ...], zone: np.ndarray, t_ms: np.ndarray
 
 
 @cache
-def _offset_at_hour(zone: str, hour: int) -> int:
-    """UTC offset in ms of ``zone`` during the UTC hour ``hour`` (hours since the epoch)."""
-    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(hours=hour)
-    offset = instant.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
-    return int(offset.total_seconds() * 1000)
+def _hourly_offsets(zone: str, day: int) -> tuple[int, ...]:
+    """UTC offsets in ms of ``zone`` during each UTC hour of ``day`` (days since the epoch)."""
+    name = ZoneInfo(zone)
+    start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)
+    return tuple(
+        int(((start + timedelta(hours=h)).astimezone(name).utcoffset() or timedelta(0)).total_seconds() * 1000)
+        for h in range(24)
+    )
 
 
 def local_time(t_ms: np.ndarray, zone: np.ndarray, zone_names: tuple[str, ...]) -> np.ndarray:
     """Local wall-clock time, as epoch milliseconds, of instants ``t_ms`` in the zones coded ``zone``."""
     if not len(t_ms):
         return np.asarray(t_ms, dtype=np.int64)
-    hours = t_ms // MS_PER_HOUR
-    first = int(hours.min())
-    # One integer per (zone, hour): a flat unique is much faster than a unique over rows.
-    keys, inverse = np.unique(zone.astype(np.int64) << 32 | (hours - first), return_inverse=True)
-    offsets = np.array(
-        [_offset_at_hour(zone_names[k >> 32], first + int(k & 0xFFFFFFFF)) for k in keys.tolist()], dtype=np.int64
+    day = t_ms // MS_PER_DAY
+    first = int(day.min())
+    # One integer per (zone, day): the offsets of its 24 hours are looked up once.
+    keys, inverse = np.unique(zone.astype(np.int64) << 32 | (day - first), return_inverse=True)
+    table = np.array(
+        [_hourly_offsets(zone_names[k >> 32], first + int(k & 0xFFFFFFFF)) for k in keys.tolist()], dtype=np.int64
     )
-    return t_ms + offsets[inverse]
+    return t_ms + table[inverse, t_ms // MS_PER_HOUR % 24]
