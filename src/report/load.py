@@ -9,6 +9,10 @@ turns the result into a self-contained HTML page.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +62,25 @@ class ReportError(ValueError):
     """The input cannot be reported on at all (no directory, no event file); one line for the user."""
 
 
+# DuckDB's working memory. Tables live in a database file in a temporary folder and are spilled
+# there, so the report's peak memory stays near this figure (plus matplotlib) whatever the input size.
+MEMORY_LIMIT = os.environ.get("SEARCHFLOW_REPORT_MEMORY", "768MB")
+
+
+@contextmanager
+def connection(memory_limit: str = MEMORY_LIMIT) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection on a scratch database file, with bounded memory; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="searchflow-report-") as scratch:
+        con = duckdb.connect(str(Path(scratch) / "report.duckdb"))
+        try:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute(f"SET temp_directory = '{Path(scratch) / 'spill'}'")
+            con.execute("SET preserve_insertion_order = true")
+            yield con
+        finally:
+            con.close()
+
+
 def _load(con: duckdb.DuckDBPyConnection, directory: Path, problems: list[dict[str, Any]]) -> dict[str, int]:
     """Read each file as lines, parse the valid ones, and note malformed lines and schema failures."""
     failures: dict[str, int] = {}
@@ -68,7 +91,7 @@ def _load(con: duckdb.DuckDBPyConnection, directory: Path, problems: list[dict[s
             con.execute(
                 f"""CREATE TABLE {raw} AS SELECT row_number() OVER () AS line_no, line FROM read_csv(?,
                 columns={{'line': 'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false,
-                auto_detect=false, max_line_size=100000000, strict_mode=false)""",
+                auto_detect=false, max_line_size=1048576, strict_mode=false)""",
                 [str(path)],
             )
         else:
@@ -120,7 +143,10 @@ def _flatten(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""CREATE TABLE session_zone AS SELECT x.session_id, coalesce(z.timezone, 'UTC') AS timezone,
         coalesce(r.rate, 1.0) AS usd_rate FROM sessions x LEFT JOIN city_zones z ON z.country = x.country AND z.name = x.city
         LEFT JOIN country_currency k ON k.code = x.country LEFT JOIN usd_rates r ON r.currency = k.currency""")
-    con.execute("""CREATE TABLE events AS SELECT e.kind, e.session_id,
+    for event_type in EVENT_TYPES:
+        con.execute(f"DROP TABLE j_{event_type}")
+    # A view: every section that reads local times computes them as it scans, nothing is stored twice.
+    con.execute("""CREATE VIEW events AS SELECT e.kind, e.session_id,
         timezone(z.timezone, e.ts AT TIME ZONE 'UTC') AS local_ts FROM (
             SELECT 'search' AS kind, session_id, ts FROM s UNION ALL SELECT 'click', session_id, ts FROM c
             UNION ALL SELECT 'conversion', session_id, ts FROM v) e JOIN session_zone z USING (session_id)""")
@@ -144,8 +170,19 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
         else {}
     )
     parameters = manifest["parameters"] if manifest else true_parameters(settings, _model_for(settings))
+    with connection() as con:
+        return _measure(con, directory, manifest, settings, parameters, top_cities)
+
+
+def _measure(
+    con: duckdb.DuckDBPyConnection,
+    directory: Path,
+    manifest: dict[str, Any] | None,
+    settings: Settings,
+    parameters: dict[str, Any],
+    top_cities: int,
+) -> dict[str, Any]:
     problems: list[dict[str, Any]] = []
-    con = duckdb.connect()
     schema_failures = _load(con, directory, problems)
     _flatten(con)
 
