@@ -9,7 +9,6 @@ turns the result into a self-contained HTML page.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,7 +63,7 @@ class ReportError(ValueError):
 
 # DuckDB's working memory. Tables live in a database file in a temporary folder and are spilled
 # there, so the report's peak memory stays near this figure (plus matplotlib) whatever the input size.
-MEMORY_LIMIT = os.environ.get("SEARCHFLOW_REPORT_MEMORY", "768MB")
+MEMORY_LIMIT = "768MB"
 
 
 @contextmanager
@@ -152,12 +151,18 @@ def _flatten(con: duckdb.DuckDBPyConnection) -> None:
             UNION ALL SELECT 'conversion', session_id, ts FROM v) e JOIN session_zone z USING (session_id)""")
 
 
-def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
-    """Measure the events in ``directory``; every figure, target and problem, as JSON-ready data."""
+def build_report(
+    directory: Path, top_cities: int = 10, input_name: str = "--input", config: Path | None = None
+) -> dict[str, Any]:
+    """Measure the events in ``directory``; every figure, target and problem, as JSON-ready data.
+
+    ``input_name`` is how errors name the folder (the flag or variable the user set); ``config``
+    is a settings file, read for the targets when there is no manifest.
+    """
     if not directory.is_dir():
-        raise ReportError(f"--input={directory}: not a directory; point it at the OUTPUT_DIR of a run")
+        raise ReportError(f"{input_name}={directory}: not a directory; point it at the OUTPUT_DIR of a run")
     if not any((directory / file_name(t)).exists() for t in EVENT_TYPES):
-        raise ReportError(f"--input={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
+        raise ReportError(f"{input_name}={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
     manifest = read_manifest(directory)
     # The run's own settings where a manifest says them; load_settings gives a bad value one line, not a traceback.
     settings = load_settings(
@@ -167,7 +172,8 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
             if k.lower() in Settings.model_fields and k != "REDIS_PASSWORD"
         }
         if manifest
-        else {}
+        else {},
+        config,
     )
     parameters = manifest["parameters"] if manifest else true_parameters(settings, _model_for(settings))
     with connection() as con:
