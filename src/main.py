@@ -274,7 +274,15 @@ def report(
       python -m src.main report --input ./data/raw --out /tmp/report.html
       python -m src.main report --out site/index.html --json figures/report.json
     """
-    from .report.run import write_report
+    try:
+        import duckdb  # noqa: F401
+        import matplotlib  # noqa: F401
+
+        from .report.run import write_report
+    except ImportError as exc:
+        raise SettingsError(
+            f"report: needs {exc.name}, which is not installed; pip install 'searchflow-event-generator[report]'"
+        ) from None
 
     if input_dir:
         directory, name = Path(input_dir), "--input"
@@ -305,12 +313,16 @@ def report(
     return 0
 
 
+def _prog_name() -> str:
+    """``python -m src.main`` from the checkout, or the installed command's name (``searchflow-events``)."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "python -m src.main" if name in ("", "main.py", "__main__.py", "-c") else name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; a user's mistake is one line on stderr and exit status 2."""
     try:
-        code = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="python -m src.main", standalone_mode=False
-        )
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name=_prog_name(), standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
