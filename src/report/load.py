@@ -3,7 +3,7 @@
 DuckDB reads the three JSONL files (line by line, so a malformed line is reported with
 its file and number and the rest is still measured), and every figure is computed in
 SQL. Targets come from the run's ``manifest.json`` when it is there, and otherwise from
-the defaults; published figures come from ``shared/spec/REALISM.md``. ``report.page``
+the defaults; published figures come from ``docs/REALISM.md`` (in ``published.py``). ``report.page``
 turns the result into a self-contained HTML page.
 """
 
