@@ -278,6 +278,7 @@ def report(
         import duckdb  # noqa: F401
         import matplotlib  # noqa: F401
 
+        from .report.page import problem_place
         from .report.run import write_report
     except ImportError as exc:
         raise SettingsError(
@@ -299,8 +300,7 @@ def report(
     data = written.data
     if not quiet:
         for problem in data["problems"][:20]:
-            where = f"{problem['file']}" + (f", line {problem['line']}" if problem["line"] is not None else "")
-            click.echo(f"warning: {where}: {problem['problem']}", err=True)
+            click.echo(f"warning: {problem_place(problem)}: {problem['problem']}", err=True)
         funnel = data["funnel"]
         failing = [k for k, v in data["integrity"].items() if (sum(v.values()) if isinstance(v, dict) else v)]
         click.echo(

@@ -22,6 +22,7 @@ from ..models import EVENT_TYPES, file_name
 from ..output.manifest import read_manifest, true_parameters
 from ..reference import USD_RATES, all_cities, countries
 from ..simulation.sessions import SessionModel
+from .checks import flag
 from .figures import figures
 from .measure import query_one
 
@@ -203,10 +204,19 @@ def _measure(
     report["integrity"]["schema_failures"] = schema_failures
     report["integrity"]["malformed_lines"] = sum(1 for p in problems if str(p["problem"]).startswith("not JSON"))
     report["problems"] = problems[:200]
-    report["manifest"] = (
-        {k: manifest[k] for k in ("seed", "window_start", "window_end", "mode") if k in manifest} if manifest else None
-    )
+    report["manifest"] = _runs(manifest)
+    flag(report)
     return report
+
+
+def _runs(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The manifest's last run (seed, window, mode) and every run into these files (``runs``)."""
+    if not manifest:
+        return None
+    keys = ("seed", "window_start", "window_end", "mode", "rate", "counts", "written_at", "interrupted")
+    last: dict[str, Any] = {k: manifest[k] for k in ("seed", "window_start", "window_end", "mode") if k in manifest}
+    runs = manifest.get("runs") or [manifest]
+    return {**last, "runs": [{k: run[k] for k in keys if k in run} for run in runs if isinstance(run, dict)]}
 
 
 def _model_for(settings: Settings) -> SessionModel:
