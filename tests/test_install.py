@@ -3,63 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
 from src import __version__
 
-from .conftest import ROOT, SETTING_VARIABLES
+from .conftest import ROOT
+from .conftest import run_outside as _run
 
 pytestmark = pytest.mark.install
-
-# What a wheel is built from; copied to a temporary folder, so the checkout is left without build/ or egg-info.
-SOURCES = ("pyproject.toml", "README.md", "src")
-
-
-def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES and not k.startswith("SEARCHFLOW_")}
-    env.pop("PYTHONPATH", None)
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the wheel installed (its dependencies taken from this environment); its bin folder."""
-    base = tmp_path_factory.mktemp("install")
-    tree, wheels, venv = base / "tree", base / "wheels", base / "venv"
-    tree.mkdir()
-    for name in SOURCES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tree / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy(source, tree / name)
-    built = _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(tree)], base)
-    assert built.returncode == 0, built.stderr[-2000:]
-    (wheel,) = wheels.glob("searchflow_event_generator-*.whl")
-    assert wheel.name.startswith(f"searchflow_event_generator-{__version__}-")
-    made = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], base)
-    assert made.returncode == 0, made.stderr
-    python = venv / "bin" / "python"
-    site = Path(
-        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], base).stdout.strip()
-    )
-    before = {p.name for p in site.iterdir()}
-    # The dependencies come from this environment (no download); the package itself only from the wheel.
-    installed = _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-                      str(wheel)], base)  # fmt: skip
-    assert installed.returncode == 0, installed.stderr[-2000:]
-    added = {p.name for p in site.iterdir()} - before
-    assert added == {"src", wheel.name.split("-py3")[0] + ".dist-info"}, added
-    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    assert (site / "src" / "data" / "cities.csv.gz").is_file()
-    return venv / "bin"
 
 
 def test_the_command_runs_from_another_folder_and_writes_what_the_checkout_writes(
