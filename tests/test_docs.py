@@ -24,11 +24,14 @@ def test_settings_table_matches_the_settings_object() -> None:
 
 
 def test_every_flag_is_documented() -> None:
-    """Each command-line option of the CLI appears in the README."""
-    for param in cli.params:
-        for option in param.opts:
-            if option.startswith("--"):
-                assert f"`{option}" in README, option
+    """Each command-line option of the CLI and of its commands appears in the README."""
+    commands = [cli, *cli.commands.values()]
+    assert {"generate", "report"} <= set(cli.commands)
+    for command in commands:
+        for param in command.params:
+            for option in param.opts:
+                if option.startswith("--"):
+                    assert f"`{option}" in README, (command.name, option)
 
 
 def test_readme_gives_the_two_set_up_commands_and_they_exist() -> None:
