@@ -53,9 +53,10 @@ redis-up:
 	rm -f $(REDIS_PIDFILE); \
 	redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
 		--pidfile $(REDIS_PIDFILE) --logfile $(REDIS_LOG) || exit 1; \
-	for i in $$(seq 50); do [ -s $(REDIS_PIDFILE) ] && break; sleep 0.1; done; \
+	for i in $$(seq 30); do [ -s $(REDIS_PIDFILE) ] && break; sleep 0.1; done; \
 	pid=$$(cat $(REDIS_PIDFILE) 2>/dev/null); \
-	for i in $$(seq 50); do [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null && redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.1; done; \
+	for i in $$(seq 30); do [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null || break; \
+		redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.1; done; \
 	if [ -z "$$pid" ] || ! kill -0 "$$pid" 2>/dev/null || ! grep -q redis-server /proc/$$pid/cmdline 2>/dev/null; then \
 		echo "redis-up: redis-server did not start on port $(REDIS_PORT) (port taken? see $(REDIS_LOG)):" >&2; \
 		tail -n 2 $(REDIS_LOG) >&2; rm -f $(REDIS_PIDFILE); exit 1; fi; \
