@@ -145,6 +145,30 @@ class TestReportFlags:
         ]
         assert list(tmp_path.iterdir()) == []
 
+    @pytest.mark.parametrize(
+        ("flags", "named"),
+        [
+            (["--out", "{blocker}/r.html"], "--out={blocker}/r.html: cannot create its folder"),
+            (["--json", "{blocker}/r.json"], "--json={blocker}/r.json: cannot create its folder"),
+            (["--out", "{tmp}/same.html", "--json", "{tmp}/same.html"], "--json={tmp}/same.html: the same file"),
+            (["--input", "{blocker}"], "--input={blocker}: not a directory"),
+        ],
+    )
+    def test_bad_report_paths_are_one_line_naming_the_flag(
+        self, reported: tuple[Path, dict], tmp_path: Path, flags: list[str], named: str
+    ) -> None:
+        """A page or JSON path that cannot be written, or the two the same: one line naming the flag, exit 2."""
+        directory, _ = reported
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        args = [f.format(blocker=blocker, tmp=tmp_path) for f in flags]
+        if "--input" not in args:
+            args = ["--input", str(directory), *args]
+        result = run_cli("report", *args)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert named.format(blocker=blocker, tmp=tmp_path) in result.stderr
+
     def test_without_flags_the_error_names_the_output_dir_used(self, tmp_path: Path) -> None:
         """`report` with no --input names OUTPUT_DIR (or SEARCHFLOW_OUTPUT_DIR), never a flag the user did not give."""
         missing = tmp_path / "none"

@@ -153,6 +153,14 @@ def _flatten(con: duckdb.DuckDBPyConnection) -> None:
             UNION ALL SELECT 'conversion', session_id, ts FROM v) e JOIN session_zone z USING (session_id)""")
 
 
+def check_input(directory: Path, input_name: str = "--input") -> None:
+    """ReportError unless ``directory`` is a folder holding at least one of the event files."""
+    if not directory.is_dir():
+        raise ReportError(f"{input_name}={directory}: not a directory; point it at the OUTPUT_DIR of a run")
+    if not any((directory / file_name(t)).exists() for t in EVENT_TYPES):
+        raise ReportError(f"{input_name}={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
+
+
 def build_report(
     directory: Path, top_cities: int = 10, input_name: str = "--input", config: Path | None = None
 ) -> dict[str, Any]:
@@ -161,10 +169,7 @@ def build_report(
     ``input_name`` is how errors name the folder (the flag or variable the user set); ``config``
     is a settings file, read for the targets when there is no manifest.
     """
-    if not directory.is_dir():
-        raise ReportError(f"{input_name}={directory}: not a directory; point it at the OUTPUT_DIR of a run")
-    if not any((directory / file_name(t)).exists() for t in EVENT_TYPES):
-        raise ReportError(f"{input_name}={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
+    check_input(directory, input_name)
     manifest = read_manifest(directory)
     # The run's own settings where a manifest says them; load_settings gives a bad value one line, not a traceback.
     settings = load_settings(

@@ -46,12 +46,12 @@ def _legend(ax: Any) -> None:
 
 def _shares(axis: Any) -> None:
     """Tick labels of a share axis as percentages."""
-    axis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+    axis.set_major_formatter(PercentFormatter(xmax=1, decimals=None))  # as many decimals as the range needs
 
 
 def _counts(axis: Any) -> None:
     """Tick labels of a count axis with thousands separators, whole numbers only."""
-    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
 
 

@@ -37,30 +37,35 @@ def write_report(
     created. ``input_name`` is how messages name the folder (the flag or variable it came
     from); ``config`` is a settings file read when the folder has no manifest.
     """
-    from .load import ReportError, build_report
+    from .load import ReportError, build_report, check_input
     from .page import write
 
+    try:
+        check_input(directory, input_name)
+    except ReportError as exc:
+        raise SettingsError(str(exc)) from None
     html = html_path if html_path is not None else directory / "report.html"
     if html_path is not None and html.suffix.lower() == ".json":
         raise SettingsError(f"--out={html}: names the HTML page, not the JSON; give the JSON's path with --json")
     figures = json_path if json_path is not None else html.with_suffix(".json")
     if figures.resolve() == html.resolve():
         raise SettingsError(f"--json={figures}: the same file as the page (--out); give another path")
-    try:
-        data = build_report(directory, input_name=input_name, config=config)
-    except ReportError as exc:
-        raise SettingsError(str(exc)) from None
     given = {html: html_path is not None, figures: json_path is not None}
     flags = {html: "--out", figures: "--json"}
 
     def named(path: Path) -> str:
         return f"{flags[path]}={path}" if given[path] else f"{input_name}={directory}: {path.name}"
 
+    # Folders first: a path that cannot be written fails at once, not after the measuring.
     for path in (html, figures):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SettingsError(f"{named(path)}: cannot create its folder ({exc.strerror or exc})") from None
+    try:
+        data = build_report(directory, input_name=input_name, config=config)
+    except ReportError as exc:
+        raise SettingsError(str(exc)) from None
     try:
         write(data, html, figures)
     except OSError as exc:
