@@ -90,10 +90,8 @@ def _generate(ctx: click.Context, flags: dict[str, Any]) -> int:
     flags["events_per_second"] = rate
     flags["batch_rate"] = rate
     settings = load_settings(flags, config)
-    typed = set(_given(ctx))
-    given = {
-        k: v for k, v in flags.items() if v is not None and (k in typed or k in ("events_per_second", "batch_rate"))
-    }
+    # The settings the user typed as flags (not those from the environment, a config file or defaults).
+    given = {name: flags[name] for name in _given(ctx) if flags.get(name) is not None}
     for warning in check_flags(settings, given):
         click.echo(f"warning: {warning}", err=True)
     if summary_json:
