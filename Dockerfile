@@ -1,10 +1,14 @@
-# SearchFlow Event Generator: a slim image that runs `python -m src.main`.
+# SearchFlow Event Generator: a slim image whose entry point is `python -m src.main`.
+#   docker run --rm IMAGE                                  # 10,000 events into /data/raw (the default CMD)
+#   docker run --rm IMAGE --count 100000 --seed 1          # flags follow the image name
+#   docker run --rm IMAGE report                           # the report on /data/raw
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    OUTPUT_DIR=/data/raw
+    OUTPUT_DIR=/data/raw \
+    MPLCONFIGDIR=/tmp/matplotlib
 
 WORKDIR /app
 
@@ -22,5 +26,6 @@ RUN useradd --create-home --uid 10001 generator \
 USER generator
 VOLUME ["/data/raw"]
 
-# Batch by default; docker-compose runs it continuously. Any flags can follow `docker run IMAGE`.
-CMD ["python", "-m", "src.main", "--count", "10000"]
+# Batch by default; docker-compose runs it continuously. Flags given to `docker run IMAGE ...` replace the CMD.
+ENTRYPOINT ["python", "-m", "src.main"]
+CMD ["--count", "10000"]

@@ -1,8 +1,11 @@
-"""Settings: one frozen object built from flags, environment variables and defaults.
+"""Settings: one frozen object built from flags, environment variables, a config file and defaults.
 
-Precedence is flag > environment > default. Every field reads the environment
-variable of the same name in upper case (``click_through_rate`` ->
-``CLICK_THROUGH_RATE``). Validation happens here, before anything is generated,
+Precedence is flag > environment > config file > default. Every field reads the
+environment variable of the same name in upper case (``click_through_rate`` ->
+``CLICK_THROUGH_RATE``), and the same name prefixed with ``SEARCHFLOW_``
+(``SEARCHFLOW_CLICK_THROUGH_RATE``), which wins when both are set. A config file (TOML,
+or ``.env`` lines) is named by ``--config`` or ``SEARCHFLOW_CONFIG``; it holds the same
+names. Validation happens here, before anything is generated,
 and a bad value becomes a :class:`SettingsError` whose message is one line that
 names the flag or variable, the value given and what is allowed.
 """
@@ -11,7 +14,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -19,7 +25,14 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 PLATFORMS = ("web", "ios", "android")
 DEVICES = ("desktop", "mobile", "tablet")
@@ -51,6 +64,52 @@ FLAGS = {
 
 class SettingsError(ValueError):
     """A setting has a value that is not allowed; the message is one line for the user."""
+
+
+ENV_PREFIX = "SEARCHFLOW_"
+CONFIG_VARIABLE = "SEARCHFLOW_CONFIG"
+# The config file of the settings being built: set by load_settings(config=...), else SEARCHFLOW_CONFIG.
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("config_file", default=None)
+
+
+def config_file() -> Path | None:
+    """The config file settings are read from: ``load_settings(config=...)``, else ``SEARCHFLOW_CONFIG``."""
+    explicit = _CONFIG_FILE.get()
+    if explicit is not None:
+        return explicit
+    named = os.environ.get(CONFIG_VARIABLE)
+    return Path(named) if named else None
+
+
+@contextmanager
+def _reading(config: Path | None) -> Iterator[None]:
+    token = _CONFIG_FILE.set(config)
+    try:
+        yield
+    finally:
+        _CONFIG_FILE.reset(token)
+
+
+def is_toml(path: Path) -> bool:
+    """A config file is TOML when its name ends in .toml; anything else is read as .env lines."""
+    return path.suffix.lower() == ".toml"
+
+
+class _TomlSource(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source, reading keys in any case (EVENT_COUNT or event_count)."""
+
+    def _read_file(self, file_path: Path) -> dict[str, Any]:
+        return {str(k).lower(): v for k, v in super()._read_file(file_path).items()}
+
+
+def config_values(path: Path) -> dict[str, Any]:
+    """The settings a config file gives, by lower-case name (for messages)."""
+    if is_toml(path):
+        with path.open("rb") as handle:
+            return {str(k).lower(): v for k, v in tomllib.load(handle).items()}
+    from dotenv import dotenv_values
+
+    return {k.lower(): v for k, v in dotenv_values(path).items()}
 
 
 def _parse_mapping(text: str, keys: tuple[str, ...], word: str, most: float = float("inf")) -> dict[str, float]:
@@ -134,6 +193,26 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="forbid", env_ignore_empty=True, validate_default=True)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init) > SEARCHFLOW_NAME > NAME > config file > default."""
+        prefixed = EnvSettingsSource(settings_cls, env_prefix=ENV_PREFIX, case_sensitive=False, env_ignore_empty=True)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, prefixed, env_settings]
+        path = config_file()
+        if path is not None:
+            if is_toml(path):
+                sources.append(_TomlSource(settings_cls, toml_file=path))
+            else:
+                sources.append(DotEnvSettingsSource(settings_cls, env_file=path, case_sensitive=False, env_prefix=""))
+        return tuple(sources)
+
     # The seed's eight variables, with its defaults.
     redis_host: str = Field(
         "localhost",
@@ -210,7 +289,7 @@ class Settings(BaseSettings):
         8, ge=1, le=4096, description="Seed-stable parts of the users and visitors; part of what a seed means."
     )
     overwrite: bool = Field(False, description="Start the output files afresh instead of appending.")
-    quiet: bool = Field(False, description="Print nothing but errors.")
+    quiet: bool = Field(False, description="Print nothing but errors and warnings.")
 
     # The model.
     page_size: int = Field(10, ge=1, le=100, description="Results shown on one page of a search.")
@@ -372,6 +451,34 @@ def env_name(field: str) -> str:
     return field.upper()
 
 
+def _environment(name: str) -> str | None:
+    """An environment variable, looked up without regard to case as pydantic-settings does."""
+    for key, value in os.environ.items():
+        if key.upper() == name and value != "":
+            return value
+    return None
+
+
+def source_of(field: str, config: Path | None = None) -> tuple[str, Any] | None:
+    """Where ``field``'s value comes from when no flag sets it: (name for messages, value), or None for its default.
+
+    Names are ``SEARCHFLOW_NAME`` or ``NAME`` for the environment and ``FILE: NAME`` for a config file.
+    """
+    for name in (ENV_PREFIX + env_name(field), env_name(field)):
+        value = _environment(name)
+        if value is not None:
+            return name, value
+    path = config if config is not None else config_file()
+    if path is not None:
+        try:
+            values = config_values(path)
+        except (OSError, ValueError):
+            return None
+        if field in values:
+            return f"{path}: {env_name(field)}", values[field]
+    return None
+
+
 def _describe(error: ErrorDetails) -> str:
     """Say in a few words what a pydantic error allows."""
     kind, ctx = error["type"], error.get("ctx", {})
@@ -389,6 +496,8 @@ def _describe(error: ErrorDetails) -> str:
         return f"must be one of {ctx.get('expected', '')}"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
+    if kind == "extra_forbidden":
+        return "not a setting (see the README's settings table)"
     return str(error["msg"]).lower()
 
 
@@ -402,14 +511,32 @@ PROBABILITIES = {
 }
 
 
-def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+def check_config_file(path: Path, name: str) -> None:
+    """Check that a config file exists and parses; SettingsError naming ``name`` (the flag or variable) if not."""
+    if not path.is_file():
+        raise SettingsError(f"{name}={path}: no such file; give a TOML (.toml) or .env file of settings")
+    try:
+        config_values(path)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{name}={path}: not valid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{name}={path}: cannot be read ({exc})") from None
+
+
+def load_settings(overrides: dict[str, Any] | None = None, config: Path | str | None = None) -> Settings:
     """Build settings from command-line ``overrides`` (None values are ignored) over the environment.
 
-    Raises SettingsError with one line naming the flag or variable, the value and what is allowed.
+    ``config`` names a config file (TOML, or .env lines) read below the environment; without
+    it, ``SEARCHFLOW_CONFIG`` may name one. Raises SettingsError with one line naming the
+    flag or variable, the value and what is allowed.
     """
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    path = Path(config) if config is not None else config_file()
+    if path is not None:
+        check_config_file(path, "--config" if config is not None else CONFIG_VARIABLE)
     try:
-        return Settings(**given)
+        with _reading(path):
+            return Settings(**given)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else ""
@@ -418,10 +545,15 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             field, message = "window_start", message.removeprefix("window_start: ")
         if field in PROBABILITIES and error["type"] != "value_error":
             message = "must be a probability between 0 and 1"
+        source = source_of(field, path)
         if field in given:
             name, value = FLAGS.get(field, env_name(field)), given[field]
+        elif error["type"] == "extra_forbidden" and path is not None:
+            name, value = f"{path}: {env_name(field)}", error.get("input", "")
+        elif source is not None:
+            name, value = source
         else:
-            name, value = env_name(field), os.environ.get(env_name(field), "")
+            name, value = env_name(field), ""
         if isinstance(value, datetime):
             value = value.isoformat()
         if field in SECRETS:

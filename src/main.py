@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from . import tuning  # noqa: F401  (first: it sets up the runtime before polars is imported)
-from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
-from .generator import EventGenerator, new_seed
-from .output.manifest import run_record, write_manifest
-from .output.users import write_users
-from .progress import Progress, thousands
-from .publishers import (
-    FilePublisher,
-    Publisher,
-    RedisPublisher,
-    RedisUnavailable,
-    StreamPublisher,
-    redis_client,
+from . import (
+    __version__,
+    tuning,  # noqa: F401  (first: it sets up the runtime before polars is imported)
 )
-from .runner import ENCODE_THREADS, RunResult, events_per_second, run_batch, run_live
+from .api import GenerateResult, generate
+from .config import Settings, SettingsError, check_output_dir, load_settings, source_of
+from .flag_rules import check_flags, check_summary_json
+from .progress import thousands
 
 EXAMPLES = """
 \b
 Examples:
   python -m src.main --count 10000                      # 10,000 events into $OUTPUT_DIR
+  python -m src.main generate --count 10000             # the same, with the command named
   python -m src.main --count 50000 --rate 100           # paced at 100 events/s
   python -m src.main --count 1000000 --days 28 --seed 1 --overwrite
   python -m src.main --start 2026-01-01 --end 2026-02-01 --count 2000000
@@ -40,9 +35,11 @@ Examples:
   OUTPUT_DIR=./data CLICK_THROUGH_RATE=0.25 python -m src.main --count 10000
   python -m src.main --mode continuous --output redis   # live, at EVENTS_PER_SECOND, until Ctrl-C
   python -m src.main --mode continuous --rate 2000 --duration 60 --output both
+  python -m src.main --config run.toml --summary-json   # settings from a file; summary as JSON
 \b
-Every setting can also be given as an environment variable (see README);
-a flag wins over the environment, which wins over the default.
+Every setting can also be given as an environment variable, NAME or SEARCHFLOW_NAME
+(see README), or in a config file (--config or SEARCHFLOW_CONFIG): a flag wins over
+the environment, which wins over the config file, which wins over the default.
 """
 
 
@@ -61,178 +58,171 @@ def _say(settings: Settings, message: str) -> None:
         click.echo(message, err=True)
 
 
-def _summary(result: RunResult, where: str, outputs: list[str], redis: RedisPublisher | None) -> str:
+def _summary(result: GenerateResult) -> str:
     counts = ", ".join(f"{thousands(n)} {t}" for t, n in result.counts.items())
     lines = [
         f"{'stopped after writing' if result.interrupted else 'wrote'} {thousands(result.total)} events ({counts}) "
-        f"in {result.elapsed:.2f} s, {thousands(events_per_second(result))} events/s",
-        f"seed {result.seed} (repeat with --seed {result.seed}); {where}",
-        *outputs,
+        f"in {result.elapsed:.2f} s, {thousands(result.events_per_second)} events/s",
+        f"seed {result.seed} (repeat with --seed {result.seed}); {result.description}",
     ]
-    if redis is not None and redis.reconnects:
-        lines.append(f"redis: reconnected {redis.reconnects} time(s); every event delivered once")
+    if result.files:
+        lines.append("files: " + ", ".join(str(p) for p in result.files.values()))
+    if result.redis is not None:
+        lines.append(f"redis: {result.redis} streams {', '.join(result.streams)}")
+    if result.manifest is not None:
+        lines.append(f"answer key: {result.manifest}")
+    if result.users is not None:
+        lines.append(f"users: {result.users}")
+    if result.redis_reconnects:
+        lines.append(f"redis: reconnected {result.redis_reconnects} time(s); every event delivered once")
     return "\n".join(lines)
 
 
-def _redis(settings: Settings) -> RedisPublisher:
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    try:
-        client, where = redis_client(
-            settings.redis_url, settings.redis_host, settings.redis_port, password, settings.redis_db
-        )
-    except ValueError:
-        url = redis_address(str(settings.redis_url))
-        raise SettingsError(f"REDIS_URL={url}: not a Redis URL redis-py can read") from None
-    try:
-        return RedisPublisher(
-            client,
-            where,
-            prefix=settings.stream_prefix,
-            maxlen=settings.stream_maxlen,
-            buffer_events=settings.redis_buffer_events,
-            give_up_after=settings.redis_retry_seconds,
-        )
-    except RedisUnavailable as exc:
-        if exc.setting == "REDIS_HOST":
-            name = f"REDIS_URL={where}" if settings.redis_url else f"REDIS_HOST:REDIS_PORT={where}"
-            raise SettingsError(f"{name}: {exc}; start Redis or point REDIS_HOST/REDIS_PORT at it") from None
-        value = settings.stream_prefix if exc.setting == "STREAM_PREFIX" else "***"
-        raise SettingsError(f"{exc.setting}={value}: {exc}") from None
+def _given(ctx: click.Context) -> dict[str, str]:
+    """The options typed on the command line (not defaults), by parameter name, as the user wrote them."""
+    shown = {}
+    for param in ctx.command.params:
+        if param.name and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE:
+            shown[param.name] = param.opts[0]
+    return shown
 
 
-def _status(settings: Settings, generator: EventGenerator, progress: Progress, redis: RedisPublisher | None) -> str:
-    """Extra figures for the status line of a live run."""
-    parts = []
-    if settings.mode == "continuous":
-        achieved = progress.written / max(progress.elapsed, 1e-9)
-        parts += [
-            f"target {thousands(settings.events_per_second)}/s",
-            f"achieved {thousands(achieved)}/s",
-            f"{thousands(generator.in_flight())} sessions in flight",
-            f"lag {generator.lag_ms():,} ms",
-        ]
-    if redis is not None:
-        state = "retrying" if redis.retrying else "ok"
-        parts.append(f"redis {state}, {redis.reconnects} reconnects, {thousands(redis.buffered)} buffered")
-    return ", ".join(parts)
-
-
-def _iso(instant: datetime) -> str:
-    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _generate(flags: dict[str, Any]) -> int:
-    settings = load_settings(flags)
-    writes_files = settings.output in ("file", "both")
-    if writes_files:
-        check_output_dir(settings.output_dir, "--output-dir" if flags.get("output_dir") else "OUTPUT_DIR")
-    redis = _redis(settings) if settings.output in ("redis", "both") else None
-    seed = settings.seed if settings.seed is not None else new_seed()
-    live = settings.mode == "continuous"
-    if live:
-        length = f"for {settings.duration:g} s" if settings.duration else "until stopped (Ctrl-C)"
-        where = f"continuous at {thousands(settings.events_per_second)} events/s {length}"
-    else:
-        start, end = settings.window()
-        where = f"window {start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}"
-    what = "" if live else f"{thousands(settings.event_count)} events, "
-    _say(settings, f"generating {what}seed {seed}, {where}")
-
-    generator = EventGenerator(settings, seed)
-    publishers: list[Publisher] = []
-    outputs: list[str] = []
-    if writes_files:
-        file_publisher = FilePublisher(settings.output_dir, overwrite=settings.overwrite)
-        for event_type, removed in file_publisher.repaired.items():
-            path = file_publisher.paths[event_type]
-            _say(settings, f"repaired {path}: removed a partial last line ({removed} bytes)")
-        publishers.append(file_publisher)
-        outputs.append("files: " + ", ".join(str(p) for p in file_publisher.paths.values()))
-    if redis is not None:
-        publishers.append(redis)
-        outputs.append(f"redis: {redis.where} streams {', '.join(redis.streams)}")
-    if settings.output == "stdout":
-        publishers.append(StreamPublisher(sys.stdout.buffer))
+def _generate(ctx: click.Context, flags: dict[str, Any]) -> int:
+    config, summary_json, rate = flags.pop("config"), flags.pop("summary_json"), flags.pop("rate")
+    flags["events_per_second"] = rate
+    flags["batch_rate"] = rate
+    settings = load_settings(flags, config)
+    # The settings the user typed as flags (not those from the environment, a config file or defaults).
+    given = {name: flags[name] for name in _given(ctx) if flags.get(name) is not None}
+    for warning in check_flags(settings, given):
+        click.echo(f"warning: {warning}", err=True)
+    if summary_json:
+        check_summary_json(settings)
+    if settings.output in ("file", "both"):
+        check_output_dir(settings.output_dir, _name_of("output_dir", flags, "--output-dir", config))
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _Stop.handle)
-    total = None if live else settings.event_count
-    if live and settings.duration:
-        total = int(settings.events_per_second * settings.duration)
-    progress = Progress(sys.stderr, total, enabled=not settings.quiet)
-
-    def on_batch(counts: dict[str, int]) -> None:
-        progress.update(counts, lambda: _status(settings, generator, progress, redis))
-
-    if redis is not None:
-        redis.stopping = lambda: _Stop.requested
-    began = datetime.now(UTC)
-    result = RunResult(seed=seed)
-    failure: str | None = None
-    reader_gone = False
-    try:
-        if live:
-            run_live(
-                generator,
-                publishers,
-                settings.events_per_second,
-                settings.duration,
-                should_stop=lambda: _Stop.requested,
-                on_batch=on_batch,
-                result=result,
-            )
-        else:
-            run_batch(
-                generator,
-                publishers,
-                settings.event_count,
-                start,
-                end,
-                rate=settings.batch_rate,
-                should_stop=lambda: _Stop.requested,
-                on_batch=on_batch,
-                # With Redis, its sender thread (and often the server itself) needs a core of its own.
-                encode_threads=1 if redis is not None else ENCODE_THREADS,
-                result=result,
-            )
-    except RedisUnavailable as exc:
-        failure = str(exc)
-    except BrokenPipeError:
-        # A reader such as `head` closed standard output: stop quietly, as Unix tools do.
-        reader_gone = True
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    finally:
-        progress.close()
-        for publisher in publishers:
-            try:
-                publisher.close()
-            except RedisUnavailable as exc:
-                failure = failure or str(exc)
-            except BrokenPipeError:
-                reader_gone = True
-    if writes_files:
-        if live:
-            span = {
-                "window_start": _iso(began),
-                "window_end": _iso(datetime.now(UTC)),
-                "rate": settings.events_per_second,
-            }
-        else:
-            span = {"window_start": _iso(start), "window_end": _iso(end)}
-        special = [] if live else generator.special_days()
-        record = run_record(settings, seed, result.counts, span, result.interrupted or bool(failure), special)
-        users = generator.live_users() if live else generator.users
-        users_path = write_users(settings.output_dir, users, generator.cities, overwrite=settings.overwrite)
-        if users_path is not None:
-            outputs.append(f"users: {users_path}")
-        outputs.append(f"answer key: {write_manifest(settings.output_dir, record, overwrite=settings.overwrite)}")
-    if reader_gone:
+    result = generate(
+        settings,
+        log=None if settings.quiet else lambda message: click.echo(message, err=True),
+        progress=None if settings.quiet else sys.stderr,
+        should_stop=lambda: _Stop.requested,
+    )
+    if result.reader_gone:
         return 0
-    _say(settings, _summary(result, where, outputs, redis))
-    if failure is not None:
-        click.echo(f"error: {failure}", err=True)
+    _say(settings, _summary(result))
+    if summary_json:
+        click.echo(json.dumps(result.summary()))
+    if result.failure is not None:
+        click.echo(f"error: {result.failure}", err=True)
         return 1
     return 0
+
+
+def _name_of(field: str, flags: dict[str, Any], flag: str, config: str | None) -> str:
+    """How a message names the source of ``field``: its flag, its variable or config file, or its variable."""
+    if flags.get(field) is not None:
+        return flag
+    source = source_of(field, Path(config) if config else None)
+    return source[0] if source else field.upper()
+
+
+def _setting_hint(field: str, shown: str | None = None) -> str:
+    """``[VARIABLE, default]`` for a help text, from the settings object itself."""
+    default = Settings.model_fields[field].default
+    value = (
+        shown
+        if shown is not None
+        else ("unset" if default is None else f"{default:g}" if isinstance(default, float) else str(default))
+    )
+    return f"[{field.upper()}, {value}]"
+
+
+_CONFIG_HELP = "Read settings from a TOML (.toml) or .env file, below the environment. [SEARCHFLOW_CONFIG]"
+
+
+def _generation_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags of a generation run, shared by the bare command and ``generate``."""
+    options = [
+        click.option(
+            "--count",
+            "event_count",
+            metavar="N",
+            help=f"Events to write in batch mode, over all types. {_setting_hint('event_count')}",
+        ),
+        click.option(
+            "--rate",
+            metavar="R",
+            help="Events per second of wall-clock time. Batch: paces the run; unset, it runs as fast as it can "
+            f"{_setting_hint('batch_rate')}. Continuous: the rate {_setting_hint('events_per_second')}.",
+        ),
+        click.option(
+            "--mode", metavar="MODE", help=f"batch (also: once, burst) or continuous. {_setting_hint('mode')}"
+        ),
+        click.option(
+            "--output", metavar="OUT", help=f"file, stdout (also: console), redis or both. {_setting_hint('output')}"
+        ),
+        click.option(
+            "--output-dir", metavar="DIR", help=f"Directory for the JSONL files. {_setting_hint('output_dir')}"
+        ),
+        click.option(
+            "--seed",
+            metavar="S",
+            help=f"Seed: the same seed and settings give the same bytes. {_setting_hint('seed', 'random')}",
+        ),
+        click.option(
+            "--start",
+            "window_start",
+            metavar="TIME",
+            help=f"Start of the batch window, e.g. 2026-01-01. {_setting_hint('window_start', 'end - days')}",
+        ),
+        click.option(
+            "--end",
+            "window_end",
+            metavar="TIME",
+            help=f"End of the batch window, e.g. 2026-01-31T12:00:00Z. {_setting_hint('window_end', 'this hour')}",
+        ),
+        click.option(
+            "--days",
+            "window_days",
+            metavar="D",
+            help=f"Length of the window when --start is not given. {_setting_hint('window_days')}",
+        ),
+        click.option(
+            "--workers",
+            metavar="N",
+            help=f"Processes generating a batch run's shards. {_setting_hint('workers', 'the machine cores')}",
+        ),
+        click.option(
+            "--duration",
+            metavar="S",
+            help=f"Seconds a continuous run lasts. {_setting_hint('duration', 'until Ctrl-C')}",
+        ),
+        click.option(
+            "--overwrite",
+            is_flag=True,
+            default=None,
+            help=f"Start the files afresh instead of appending. {_setting_hint('overwrite')}",
+        ),
+        click.option(
+            "--quiet",
+            "-q",
+            is_flag=True,
+            default=None,
+            help=f"Print nothing but errors and warnings. {_setting_hint('quiet')}",
+        ),
+        click.option("--config", metavar="FILE", help=_CONFIG_HELP),
+        click.option(
+            "--summary-json",
+            is_flag=True,
+            default=False,
+            help="Also print the run's summary as one JSON object on stdout (not with --output stdout).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @click.group(
@@ -240,85 +230,86 @@ def _generate(flags: dict[str, Any]) -> int:
     epilog=EXAMPLES,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.option(
-    "--count", "event_count", metavar="N", help="Events to write in batch mode, over all types. [EVENT_COUNT, 10000]"
-)
-@click.option(
-    "--rate",
-    metavar="R",
-    help="Events per second: pace a batch run, or the rate of continuous mode. [EVENTS_PER_SECOND, 10]",
-)
-@click.option("--mode", metavar="MODE", help="batch (also: once, burst) or continuous. [MODE, batch]")
-@click.option("--output", metavar="OUT", help="file, stdout (also: console), redis or both. [OUTPUT, file]")
-@click.option("--output-dir", metavar="DIR", help="Directory for the JSONL files. [OUTPUT_DIR, /data/raw]")
-@click.option("--seed", metavar="S", help="Seed: the same seed and settings give the same bytes. [SEED, random]")
-@click.option(
-    "--start", "window_start", metavar="TIME", help="Start of the batch window, e.g. 2026-01-01. [WINDOW_START]"
-)
-@click.option(
-    "--end",
-    "window_end",
-    metavar="TIME",
-    help="End of the batch window, e.g. 2026-01-31T12:00:00Z. [WINDOW_END, this hour]",
-)
-@click.option(
-    "--days", "window_days", metavar="D", help="Length of the window when --start is not given. [WINDOW_DAYS, 7]"
-)
-@click.option(
-    "--workers", metavar="N", help="Processes generating a batch run's shards. [WORKERS, the machine's cores]"
-)
-@click.option("--duration", metavar="S", help="Seconds a continuous run lasts; until Ctrl-C if unset. [DURATION]")
-@click.option(
-    "--overwrite", is_flag=True, default=None, help="Start the files afresh instead of appending. [OVERWRITE]"
-)
-@click.option("--quiet", "-q", is_flag=True, default=None, help="Print nothing but errors. [QUIET]")
+@click.version_option(__version__, "--version", prog_name="searchflow-events", message="%(prog)s %(version)s")
+@_generation_options
 @click.pass_context
-def cli(ctx: click.Context, /, rate: str | None, **flags: Any) -> int:
+def cli(ctx: click.Context, /, **flags: Any) -> int:
     """Simulate the search, click and booking traffic of a travel site, as JSON lines.
 
     Batch mode (the default) writes exactly --count events over a time window into
     search_events.jsonl, click_events.jsonl and conversion_events.jsonl in OUTPUT_DIR.
+    The flags below are those of `generate`, which is also the command run when none is named.
     """
     if ctx.invoked_subcommand is not None:
+        typed = _given(ctx)
+        if typed:
+            first = next(iter(typed.values()))
+            raise click.UsageError(
+                f"{first}: given before the {ctx.invoked_subcommand!r} command; "
+                f"put flags after it (python -m src.main {ctx.invoked_subcommand} --help lists them)"
+            )
         return 0
-    flags["events_per_second"] = rate
-    flags["batch_rate"] = rate
-    return _generate(flags)
+    return _generate(ctx, flags)
+
+
+@cli.command("generate", epilog=EXAMPLES)
+@_generation_options
+@click.pass_context
+def generate_command(ctx: click.Context, /, **flags: Any) -> int:
+    """Write events: a batch of --count events over a window, or continuous live traffic (the default command)."""
+    return _generate(ctx, flags)
 
 
 @cli.command()
-@click.option("--input", "input_dir", metavar="DIR", help="Directory of the JSONL files. [OUTPUT_DIR]")
-@click.option("--out", "out_file", metavar="FILE", help="The HTML page to write. [DIR/report.html]")
+@click.option("--input", "input_dir", metavar="DIR", help="Directory of the JSONL files. [OUTPUT_DIR, /data/raw]")
+@click.option(
+    "--out", "out_file", metavar="FILE", help="The HTML page to write; missing folders are created. [DIR/report.html]"
+)
+@click.option("--json", "json_file", metavar="FILE", help="The JSON of every figure. [the page's path, ending .json]")
+@click.option("--config", metavar="FILE", help=_CONFIG_HELP)
 @click.option("--quiet", "-q", is_flag=True, default=None, help="Print nothing but errors.")
-def report(input_dir: str | None, out_file: str | None, quiet: bool | None) -> int:
+def report(
+    input_dir: str | None, out_file: str | None, json_file: str | None, config: str | None, quiet: bool | None
+) -> int:
     """Measure a run's events against their targets: report.html and report.json.
 
     \b
     Examples:
       python -m src.main report                      # reads OUTPUT_DIR
       python -m src.main report --input ./data/raw --out /tmp/report.html
+      python -m src.main report --out site/index.html --json figures/report.json
     """
-    from .report.load import ReportError, build_report
-    from .report.page import write
-
-    directory = Path(input_dir) if input_dir else load_settings({}).output_dir
-    html_path = Path(out_file) if out_file else directory / "report.html"
-    json_path = html_path.with_suffix(".json")
     try:
-        data = build_report(directory)
-        write(data, html_path, json_path)
-    except ReportError as exc:
-        raise SettingsError(str(exc)) from None
-    except OSError as exc:
-        raise SettingsError(f"--out={html_path}: cannot write ({exc.strerror or exc})") from None
+        import duckdb  # noqa: F401
+        import matplotlib  # noqa: F401
+
+        from .report.page import problem_place
+        from .report.run import write_report
+    except ImportError as exc:
+        raise SettingsError(
+            f"report: needs {exc.name}, which is not installed; pip install 'searchflow-event-generator[report]'"
+        ) from None
+
+    if input_dir:
+        directory, name = Path(input_dir), "--input"
+    else:
+        directory = load_settings({}, config).output_dir
+        name = _name_of("output_dir", {}, "--input", config)
+    written = write_report(
+        directory,
+        Path(out_file) if out_file else None,
+        Path(json_file) if json_file else None,
+        input_name=name,
+        config=Path(config) if config else None,
+    )
+    data = written.data
     if not quiet:
         for problem in data["problems"][:20]:
-            where = f"{problem['file']}" + (f", line {problem['line']}" if problem["line"] is not None else "")
-            click.echo(f"warning: {where}: {problem['problem']}", err=True)
+            click.echo(f"warning: {problem_place(problem)}: {problem['problem']}", err=True)
         funnel = data["funnel"]
         failing = [k for k, v in data["integrity"].items() if (sum(v.values()) if isinstance(v, dict) else v)]
         click.echo(
-            f"report: {html_path} and {json_path}\n"
+            f"report: {written.html} and {written.json}\n"
             f"CTR {100 * (funnel['click_through_rate']['value'] or 0):.2f} %, "
             f"CVR {100 * (funnel['conversion_rate']['value'] or 0):.2f} %; "
             + ("integrity: all checks 0" if not failing else f"integrity: {', '.join(failing)} not 0"),
@@ -327,12 +318,16 @@ def report(input_dir: str | None, out_file: str | None, quiet: bool | None) -> i
     return 0
 
 
+def _prog_name() -> str:
+    """``python -m src.main`` from the checkout, or the installed command's name (``searchflow-events``)."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "python -m src.main" if name in ("", "main.py", "__main__.py", "-c") else name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; a user's mistake is one line on stderr and exit status 2."""
     try:
-        code = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="python -m src.main", standalone_mode=False
-        )
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name=_prog_name(), standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import polars as pl
 import pytest
 import redis
 
+from src import __version__
 from src.config import Settings, load_settings
 from src.generator import EventGenerator
 from src.models import EVENT_TYPES, file_name
@@ -24,7 +26,11 @@ from src.publishers import FilePublisher
 from src.runner import run_batch
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTING_VARIABLES = [name.upper() for name in Settings.model_fields]
+SETTING_VARIABLES = [
+    *(name.upper() for name in Settings.model_fields),
+    *(f"SEARCHFLOW_{name.upper()}" for name in Settings.model_fields),
+    "SEARCHFLOW_CONFIG",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -196,3 +202,50 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     assert report.returncode == 0, report.stderr
     assert "integrity: all checks 0" in report.stderr
     return directory, json.loads((directory / "report.json").read_text())
+
+
+# What a wheel is built from; copied to a temporary folder, so the checkout is left without build/ or egg-info.
+SOURCES = ("pyproject.toml", "README.md", "src")
+
+
+def run_outside(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a command with none of the settings' variables and no PYTHONPATH, as on a user's machine."""
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES and not k.startswith("SEARCHFLOW_")}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel installed (its dependencies taken from this environment); its bin folder."""
+    base = tmp_path_factory.mktemp("install")
+    tree, wheels, venv = base / "tree", base / "wheels", base / "venv"
+    tree.mkdir()
+    for name in SOURCES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tree / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy(source, tree / name)
+    pip = [sys.executable, "-m", "pip"]
+    built = run_outside([*pip, "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(tree)], base)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = wheels.glob("searchflow_event_generator-*.whl")
+    assert wheel.name.startswith(f"searchflow_event_generator-{__version__}-")
+    made = run_outside([sys.executable, "-m", "venv", "--without-pip", str(venv)], base)
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    site = Path(
+        run_outside(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], base
+        ).stdout.strip()
+    )
+    before = {p.name for p in site.iterdir()}
+    # The dependencies come from this environment (no download); the package itself only from the wheel.
+    installed = run_outside([*pip, "--python", str(python), "install", "--quiet", "--no-deps", str(wheel)], base)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    added = {p.name for p in site.iterdir()} - before
+    assert added == {"src", wheel.name.split("-py3")[0] + ".dist-info"}, added
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    assert (site / "src" / "data" / "cities.csv.gz").is_file()
+    return venv / "bin"

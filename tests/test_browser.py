@@ -1,5 +1,5 @@
-"""The report as a browser shows it: headless Chromium renders the page, takes a screenshot, and finds
-no console error and no chart without a size."""
+"""The report as a browser shows it: headless Chromium renders the page at a desktop width and at a phone's,
+takes a screenshot of each, and finds no console error, no chart without a size and no page wider than the window."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from PIL import Image
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+HEIGHT = 3000
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,24 +26,68 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_report_renders_in_chromium_without_errors(reported: tuple[Path, dict], tmp_path: Path) -> None:
-    """Every chart has a size, nothing logged an error, and the screenshot is a page, not a blank."""
+# Chromium's windows are at least 500 px wide, so the page is shown in a frame exactly as wide as the
+# device; the frame's own viewport is what its layout and media queries see. The wrapper copies the
+# data-* attributes the page's script sets on its body onto its own, where --dump-dom shows them.
+WRAPPER = """<!DOCTYPE html><html><head><meta charset="utf-8"><style>body{{margin:0}}
+iframe{{border:0;width:{width}px;height:{height}px;display:block}}</style></head><body>
+<iframe id="page" src="{page}"></iframe><script>window.addEventListener('load',function(){{
+var b=document.getElementById('page').contentDocument.body;for(var i=0;i<b.attributes.length;i++){{
+var a=b.attributes[i];if(a.name.indexOf('data-')===0){{document.body.setAttribute(a.name,a.value);}}}}}});
+</script></body></html>"""
+
+
+def _framed(tmp_path: Path, page: Path, width: int) -> str:
+    wrapper = tmp_path / f"device-{width}.html"
+    wrapper.write_text(WRAPPER.format(width=width, height=HEIGHT, page=page.as_uri()), encoding="utf-8")
+    return wrapper.as_uri()
+
+
+def _attribute(body: str, name: str) -> str:
+    found = re.search(rf'{name}="([^"]*)"', body)
+    assert found, body
+    return found.group(1)
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_report_renders_in_chromium_at_desktop_and_phone_width(
+    reported: tuple[Path, dict], tmp_path: Path, width: int
+) -> None:
+    """Every chart has a size, nothing logged an error, the page fits the window, and the screenshot is a page."""
     directory, _ = reported
-    page = (directory / "report.html").as_uri()
-    dom = _chromium(tmp_path, "--dump-dom", page).stdout
+    page = _framed(tmp_path, directory / "report.html", width)
+    window = f"--window-size={max(width, 500)},{HEIGHT}"
+    dom = _chromium(tmp_path, "--allow-file-access-from-files", window, "--dump-dom", page).stdout
     body = re.search(r"<body[^>]*>", dom)
     assert body, dom[:500]
-    rendered = re.search(r'data-charts-rendered="(\d+)"', body.group(0))
-    errors = re.search(r'data-console-errors="([^"]*)"', body.group(0))
-    assert rendered and errors, body.group(0)
-    assert int(rendered.group(1)) == dom.count('<figure class="chart"') >= 10
-    assert errors.group(1) == "[]"
+    charts = (directory / "report.html").read_text(encoding="utf-8").count('<figure class="chart"')
+    assert int(_attribute(body.group(0), "data-charts-rendered")) == charts >= 10
+    assert _attribute(body.group(0), "data-console-errors") == "[]"
+    viewport = int(_attribute(body.group(0), "data-viewport-width"))
+    assert viewport == width
+    # Wide tables scroll in their own box: the page itself is never wider than the window.
+    assert int(_attribute(body.group(0), "data-page-width")) <= viewport
 
-    shot = tmp_path / "report.png"
-    _chromium(tmp_path, "--window-size=1100,3000", f"--screenshot={shot}", page)
+    shot = tmp_path / f"report-{width}.png"
+    _chromium(tmp_path, "--allow-file-access-from-files", window, f"--screenshot={shot}", page)
     image = Image.open(shot).convert("L")
-    assert image.size == (1100, 3000)
+    assert image.size == (max(width, 500), HEIGHT)
+    image = image.crop((0, 0, width, HEIGHT))  # the device's width: the frame
     low, high = image.getextrema()
     assert high - low > 100  # text and bars on a light page
-    colours = len(image.resize((220, 600)).getcolors(256) or [])  # grey levels in use, at most 256
-    assert colours > 20
+    small = image.resize((width // 5, HEIGHT // 5))
+    assert len(small.getcolors(256) or []) > 20  # grey levels in use, at most 256
+    # Content reaches across the page: the right third of the top of the page is not blank.
+    right = image.crop((2 * width // 3, 0, width, HEIGHT // 3))
+    assert right.getextrema()[0] < 128
+
+
+def test_flagged_figures_are_marked_on_the_page(reported: tuple[Path, dict]) -> None:
+    """A figure outside its reference's tolerance carries an `off` mark in the references section."""
+    directory, report = reported
+    page = (directory / "report.html").read_text(encoding="utf-8")
+    section = page.split('<section id="references">')[1].split("</section>")[0]
+    off = [c for c in report["checks"] if c["ok"] is False]
+    assert section.count('<span class="off">off</span>') == len(off) + (1 if off else 0)  # and one in the summary
+    for check in off:
+        assert check["label"] in section

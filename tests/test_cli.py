@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -196,3 +197,108 @@ class TestHelp:
             assert flag in result.stdout
         assert "Examples:" in result.stdout
         assert "python -m src.main --count 10000" in result.stdout
+
+
+class TestConventions:
+    def test_version(self) -> None:
+        """--version prints the package's version and exits 0."""
+        from src import __version__
+
+        result = run_cli("--version")
+        assert result.returncode == 0
+        assert result.stdout.strip() == f"searchflow-events {__version__}"
+
+    def test_summary_json_is_one_object_on_stdout(self, tmp_path: Path) -> None:
+        """--summary-json: one JSON object on stdout with the run's counts and files; the human summary on stderr."""
+        result = run_cli("--count", "2000", "--seed", "4", "--end", "2026-01-01", "--summary-json",
+                         env={"OUTPUT_DIR": str(tmp_path)})  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout.splitlines()) == 1
+        summary = json.loads(result.stdout)
+        assert summary["total"] == 2000 == sum(summary["counts"].values()) == sum(_line_counts(tmp_path).values())
+        assert summary["seed"] == 4 and summary["window_end"] == "2026-01-01T00:00:00Z"
+        assert summary["files"]["search"] == str(tmp_path / "search_events.jsonl")
+        assert summary["manifest"] == str(tmp_path / "manifest.json") and summary["failure"] is None
+        assert "wrote 2,000 events" in result.stderr
+
+    def test_summary_json_with_quiet_prints_only_the_object(self, tmp_path: Path) -> None:
+        """-q keeps stderr empty; the JSON still comes."""
+        result = run_cli("--count", "100", "-q", "--summary-json", env={"OUTPUT_DIR": str(tmp_path)})
+        assert result.stderr == ""
+        assert json.loads(result.stdout)["total"] == 100
+
+    @pytest.mark.parametrize(
+        ("args", "names"),
+        [
+            (["--summary-json", "--output", "stdout"], "--summary-json: standard output carries the events"),
+            (["--duration", "5"], "--duration=5: applies to continuous mode only"),
+            (["--mode", "continuous", "--count", "5"], "--count=5: applies to batch mode only"),
+            (["--mode", "continuous", "--start", "2026-01-01"], "--start=2026-01-01: applies to batch mode only"),
+            (["--mode", "continuous", "--days", "2"], "--days=2: applies to batch mode only"),
+            (["--count", "5", "report"], "--count: given before the 'report' command"),
+            (["--seed", "1", "generate"], "--seed: given before the 'generate' command"),
+            (["--config", "/no/such.toml"], "--config=/no/such.toml: no such file"),
+            (["report", "--config", "/no/such.toml"], "--config=/no/such.toml: no such file"),
+            (["--summary-json=yes"], "--summary-json"),
+        ],
+    )
+    def test_a_flag_that_does_not_apply_or_a_bad_new_flag_is_one_line_and_exit_2(
+        self, tmp_path: Path, args: list[str], names: str
+    ) -> None:
+        """Never silently ignored: one line naming the flag, status 2, nothing written."""
+        output = tmp_path / "out"
+        result = run_cli(*args, env={"OUTPUT_DIR": str(output)})
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert names in result.stderr
+        assert not output.exists()
+
+    def test_continuous_mode_from_the_environment_also_rejects_count(self, tmp_path: Path) -> None:
+        """The rule reads the mode the run will have, wherever it was set."""
+        result = run_cli("--count", "5", env={"OUTPUT_DIR": str(tmp_path), "SEARCHFLOW_MODE": "continuous"})
+        assert result.returncode == 2
+        assert "--count=5: applies to batch mode only" in result.stderr
+
+    def test_file_flags_with_an_output_that_writes_no_files_warn(self, tmp_path: Path) -> None:
+        """--output-dir with --output stdout: a warning on stderr, the events on stdout, no folder made."""
+        result = run_cli("--output", "stdout", "--count", "20", "--output-dir", str(tmp_path / "x"), "-q")
+        assert result.returncode == 0
+        assert len(result.stdout.splitlines()) == 20
+        assert result.stderr.startswith(
+            f"warning: --output-dir={tmp_path / 'x'}: ignored, output stdout writes no files"
+        )
+        assert not (tmp_path / "x").exists()
+
+    def test_generate_subcommand_is_the_bare_command(self, tmp_path: Path) -> None:
+        """`generate --count N` writes the bytes `--count N` writes."""
+        for directory, head in ((tmp_path / "a", ["generate"]), (tmp_path / "b", [])):
+            result = run_cli(*head, "--count", "800", "--seed", "9", "--end", "2026-01-01", "-q",
+                             env={"OUTPUT_DIR": str(directory)})  # fmt: skip
+            assert result.returncode == 0, result.stderr
+        assert _bytes(tmp_path / "a") == _bytes(tmp_path / "b")
+
+    def test_help_shows_the_real_defaults(self) -> None:
+        """Each `[VARIABLE, default]` in --help is the settings object's default; --rate does not claim 10 for batch."""
+        from src.config import Settings
+
+        text = " ".join(run_cli("--help").stdout.split())
+        hints = re.findall(r"\[([A-Z_]+), ([^\]]+)\]", text)
+        assert {name for name, _ in hints} >= {"EVENT_COUNT", "BATCH_RATE", "EVENTS_PER_SECOND", "MODE", "OUTPUT_DIR"}
+        for name, shown in hints:
+            default = Settings.model_fields[name.lower()].default
+            if default is None:
+                assert shown in ("unset", "random", "end - days", "this hour", "until Ctrl-C"), (name, shown)
+            elif isinstance(default, float):
+                assert float(shown) == default, name
+            else:
+                assert shown == str(default), name
+        rate = text.split("--rate R")[1].split("--mode")[0]
+        assert "[BATCH_RATE, unset]" in rate and "as fast as it can" in rate
+        assert "[EVENTS_PER_SECOND, 10]" in rate.split("Continuous")[1]
+
+    def test_report_help_and_generate_help(self) -> None:
+        """Both commands have help with their own flags."""
+        report = run_cli("report", "--help").stdout
+        assert "--json FILE" in report and "--out FILE" in report
+        generate = run_cli("generate", "--help").stdout
+        assert "--count N" in generate and "--summary-json" in generate

@@ -20,7 +20,30 @@ def test_integrity_reads_zero_everywhere(reported: tuple[Path, dict]) -> None:
     for name, value in report["integrity"].items():
         total = sum(value.values()) if isinstance(value, dict) else value
         assert total == 0, name
-    assert report["problems"] == []
+    assert [p for p in report["problems"] if not p.get("figure")] == []  # no line of any file
+
+
+def test_figures_outside_their_tolerance_are_listed_as_problems(reported: tuple[Path, dict]) -> None:
+    """Each check against a published figure has a range; exactly those outside it are under problems."""
+    _, report = reported
+    checks = {c["figure"]: c for c in report["checks"]}
+    assert {"sessions.session_seconds.median", "sessions.returning_visit_share"} <= set(checks)
+    for check in checks.values():
+        assert check["ok"] == (check["low"] <= check["measured"] <= check["high"])
+    flagged = {p["figure"] for p in report["problems"] if p.get("figure")}
+    assert flagged == {f for f, c in checks.items() if c["ok"] is False}
+    # The two the issue names are far from their references on the generator's defaults.
+    assert {"sessions.session_seconds.median", "sessions.returning_visit_share"} <= flagged
+
+
+def test_a_figure_inside_its_tolerance_is_not_flagged() -> None:
+    """The same check passes for a value inside its range and fails just outside it."""
+    from src.report.checks import Check
+
+    inside = Check("x", "x", 0.32, 0.22, 0.42, "ref", "%")
+    outside = Check("x", "x", 0.43, 0.22, 0.42, "ref", "%")
+    assert inside.ok is True and outside.ok is False
+    assert "43.00 %" in outside.describe() and "22.00 to 42.00 %" in outside.describe()
 
 
 def test_funnel_within_its_confidence_intervals(reported: tuple[Path, dict]) -> None:
@@ -97,6 +120,83 @@ def test_malformed_lines_are_named_and_the_rest_is_measured(reported: tuple[Path
     assert again["integrity"]["malformed_lines"] == 1
     assert again["counts"]["click"] == report["counts"]["click"]
     assert again["targets_from"].startswith("default settings")
+
+
+class TestReportFlags:
+    def test_out_names_the_page_and_json_its_own_file_in_new_folders(
+        self, reported: tuple[Path, dict], tmp_path: Path
+    ) -> None:
+        """--out and --json write two files, creating missing folders; neither overwrites the other."""
+        directory, _ = reported
+        page, figures = tmp_path / "site" / "deep" / "r.html", tmp_path / "data" / "figures.json"
+        result = run_cli("report", "--input", str(directory), "--out", str(page), "--json", str(figures))
+        assert result.returncode == 0, result.stderr
+        assert page.read_text().startswith("<!DOCTYPE html>")
+        assert json.loads(figures.read_text())["counts"]
+        assert not page.with_suffix(".json").exists()
+
+    def test_out_ending_in_json_is_refused(self, reported: tuple[Path, dict], tmp_path: Path) -> None:
+        """`--out r.json` would have written the page over the JSON: one line naming --out, exit 2, nothing written."""
+        directory, _ = reported
+        result = run_cli("report", "--input", str(directory), "--out", str(tmp_path / "r.json"))
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            f"error: --out={tmp_path / 'r.json'}: names the HTML page, not the JSON; give the JSON's path with --json"
+        ]
+        assert list(tmp_path.iterdir()) == []
+
+    @pytest.mark.parametrize(
+        ("flags", "named"),
+        [
+            (["--out", "{blocker}/r.html"], "--out={blocker}/r.html: cannot create its folder"),
+            (["--json", "{blocker}/r.json"], "--json={blocker}/r.json: cannot create its folder"),
+            (["--out", "{tmp}/same.html", "--json", "{tmp}/same.html"], "--json={tmp}/same.html: the same file"),
+            (["--input", "{blocker}"], "--input={blocker}: not a directory"),
+        ],
+    )
+    def test_bad_report_paths_are_one_line_naming_the_flag(
+        self, reported: tuple[Path, dict], tmp_path: Path, flags: list[str], named: str
+    ) -> None:
+        """A page or JSON path that cannot be written, or the two the same: one line naming the flag, exit 2."""
+        directory, _ = reported
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        args = [f.format(blocker=blocker, tmp=tmp_path) for f in flags]
+        if "--input" not in args:
+            args = ["--input", str(directory), *args]
+        result = run_cli("report", *args)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert named.format(blocker=blocker, tmp=tmp_path) in result.stderr
+
+    def test_without_flags_the_error_names_the_output_dir_used(self, tmp_path: Path) -> None:
+        """`report` with no --input names OUTPUT_DIR (or SEARCHFLOW_OUTPUT_DIR), never a flag the user did not give."""
+        missing = tmp_path / "none"
+        plain = run_cli("report", env={"OUTPUT_DIR": str(missing)})
+        assert plain.returncode == 2
+        assert plain.stderr.startswith(f"error: OUTPUT_DIR={missing}: not a directory")
+        prefixed = run_cli("report", env={"SEARCHFLOW_OUTPUT_DIR": str(missing)})
+        assert prefixed.stderr.startswith(f"error: SEARCHFLOW_OUTPUT_DIR={missing}: not a directory")
+        default = run_cli("report")
+        assert default.stderr.startswith("error: OUTPUT_DIR=/data/raw: not a directory")
+        assert "--input" not in default.stderr.split(":")[1]
+
+    def test_header_lists_every_appended_run(self, tmp_path: Path) -> None:
+        """Two runs into the same files: the page names both seeds and windows, report.json lists both."""
+        env = {"OUTPUT_DIR": str(tmp_path)}
+        run_cli("--count", "3000", "--seed", "1", "--end", "2026-02-01", env=env)
+        run_cli("--count", "2000", "--seed", "2", "--end", "2026-02-08", env=env)
+        result = run_cli("report", env=env)
+        assert result.returncode == 0, result.stderr
+        report = json.loads((tmp_path / "report.json").read_text())
+        runs = report["manifest"]["runs"]
+        assert [(r["seed"], r["window_end"]) for r in runs] == [
+            (1, "2026-02-01T00:00:00Z"),
+            (2, "2026-02-08T00:00:00Z"),
+        ]
+        page = (tmp_path / "report.html").read_text()
+        assert "2 runs in these files" in page
+        assert '<span class="when">2026-02-01 00:00 UTC</span>' in page and "seed 2, batch" in page
 
 
 def test_missing_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:

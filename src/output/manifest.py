@@ -184,7 +184,8 @@ def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> 
             runs = list(json.loads(path.read_text(encoding="utf-8")).get("runs", []))
         except (OSError, ValueError, AttributeError):
             runs = []
-    runs.append({k: record[k] for k in ("seed", "written_at", "mode", "counts", "interrupted") if k in record})
+    keys = ("seed", "written_at", "mode", "window_start", "window_end", "rate", "counts", "interrupted")
+    runs.append({k: record[k] for k in keys if k in record})
     totals = {t: sum(run["counts"].get(t, 0) for run in runs) for t in EVENT_TYPES}
     document = {**record, "totals_in_files": totals, "runs": runs}
     temporary = path.with_suffix(".json.tmp")

@@ -3,12 +3,15 @@
 DuckDB reads the three JSONL files (line by line, so a malformed line is reported with
 its file and number and the rest is still measured), and every figure is computed in
 SQL. Targets come from the run's ``manifest.json`` when it is there, and otherwise from
-the defaults; published figures come from ``shared/spec/REALISM.md``. ``report.page``
+the defaults; published figures come from ``docs/REALISM.md`` (in ``published.py``). ``report.page``
 turns the result into a self-contained HTML page.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from ..config import Settings, load_settings
 from ..models import EVENT_TYPES, file_name
 from ..output.manifest import read_manifest, true_parameters
 from ..reference import USD_RATES, all_cities, countries
+from .checks import flag
 from .figures import figures
 from .lifecycle import lifecycle
 from .measure import query_one
@@ -58,6 +62,26 @@ class ReportError(ValueError):
     """The input cannot be reported on at all (no directory, no event file); one line for the user."""
 
 
+# DuckDB's working memory. Beyond it, DuckDB spills tables and intermediate results to a temporary
+# folder, so the report's peak memory stays near this figure (plus Python and matplotlib) whatever the
+# input size. (A database file instead of an in-memory one bounds memory as well, but was slower on 1M events.)
+MEMORY_LIMIT = "768MB"
+
+
+@contextmanager
+def connection(memory_limit: str = MEMORY_LIMIT) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with bounded memory, spilling to a temporary folder that is removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="searchflow-report-") as scratch:
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute(f"SET temp_directory = '{Path(scratch) / 'spill'}'")
+            con.execute("SET preserve_insertion_order = true")
+            yield con
+        finally:
+            con.close()
+
+
 def _load(con: duckdb.DuckDBPyConnection, directory: Path, problems: list[dict[str, Any]]) -> dict[str, int]:
     """Read each file as lines, parse the valid ones, and note malformed lines and schema failures."""
     failures: dict[str, int] = {}
@@ -68,7 +92,7 @@ def _load(con: duckdb.DuckDBPyConnection, directory: Path, problems: list[dict[s
             con.execute(
                 f"""CREATE TABLE {raw} AS SELECT row_number() OVER () AS line_no, line FROM read_csv(?,
                 columns={{'line': 'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false,
-                auto_detect=false, max_line_size=100000000, strict_mode=false)""",
+                auto_detect=false, max_line_size=1048576, strict_mode=false)""",
                 [str(path)],
             )
         else:
@@ -120,18 +144,32 @@ def _flatten(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""CREATE TABLE session_zone AS SELECT x.session_id, coalesce(z.timezone, 'UTC') AS timezone,
         coalesce(r.rate, 1.0) AS usd_rate FROM sessions x LEFT JOIN city_zones z ON z.country = x.country AND z.name = x.city
         LEFT JOIN country_currency k ON k.code = x.country LEFT JOIN usd_rates r ON r.currency = k.currency""")
-    con.execute("""CREATE TABLE events AS SELECT e.kind, e.session_id,
+    for event_type in EVENT_TYPES:
+        con.execute(f"DROP TABLE j_{event_type}")
+    # A view: every section that reads local times computes them as it scans, nothing is stored twice.
+    con.execute("""CREATE VIEW events AS SELECT e.kind, e.session_id,
         timezone(z.timezone, e.ts AT TIME ZONE 'UTC') AS local_ts FROM (
             SELECT 'search' AS kind, session_id, ts FROM s UNION ALL SELECT 'click', session_id, ts FROM c
             UNION ALL SELECT 'conversion', session_id, ts FROM v) e JOIN session_zone z USING (session_id)""")
 
 
-def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
-    """Measure the events in ``directory``; every figure, target and problem, as JSON-ready data."""
+def check_input(directory: Path, input_name: str = "--input") -> None:
+    """ReportError unless ``directory`` is a folder holding at least one of the event files."""
     if not directory.is_dir():
-        raise ReportError(f"--input={directory}: not a directory; point it at the OUTPUT_DIR of a run")
+        raise ReportError(f"{input_name}={directory}: not a directory; point it at the OUTPUT_DIR of a run")
     if not any((directory / file_name(t)).exists() for t in EVENT_TYPES):
-        raise ReportError(f"--input={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
+        raise ReportError(f"{input_name}={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
+
+
+def build_report(
+    directory: Path, top_cities: int = 10, input_name: str = "--input", config: Path | None = None
+) -> dict[str, Any]:
+    """Measure the events in ``directory``; every figure, target and problem, as JSON-ready data.
+
+    ``input_name`` is how errors name the folder (the flag or variable the user set); ``config``
+    is a settings file, read for the targets when there is no manifest.
+    """
+    check_input(directory, input_name)
     manifest = read_manifest(directory)
     # The run's own settings where a manifest says them; load_settings gives a bad value one line, not a traceback.
     settings = load_settings(
@@ -141,11 +179,23 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
             if k.lower() in Settings.model_fields and k != "REDIS_PASSWORD"
         }
         if manifest
-        else {}
+        else {},
+        config,
     )
     parameters = manifest["parameters"] if manifest else true_parameters(settings)
+    with connection() as con:
+        return _measure(con, directory, manifest, settings, parameters, top_cities)
+
+
+def _measure(
+    con: duckdb.DuckDBPyConnection,
+    directory: Path,
+    manifest: dict[str, Any] | None,
+    settings: Settings,
+    parameters: dict[str, Any],
+    top_cities: int,
+) -> dict[str, Any]:
     problems: list[dict[str, Any]] = []
-    con = duckdb.connect()
     schema_failures = _load(con, directory, problems)
     _flatten(con)
 
@@ -161,7 +211,16 @@ def build_report(directory: Path, top_cities: int = 10) -> dict[str, Any]:
     report["integrity"]["schema_failures"] = schema_failures
     report["integrity"]["malformed_lines"] = sum(1 for p in problems if str(p["problem"]).startswith("not JSON"))
     report["problems"] = problems[:200]
-    report["manifest"] = (
-        {k: manifest[k] for k in ("seed", "window_start", "window_end", "mode") if k in manifest} if manifest else None
-    )
+    report["manifest"] = _runs(manifest)
+    flag(report)
     return report
+
+
+def _runs(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The manifest's last run (seed, window, mode) and every run into these files (``runs``)."""
+    if not manifest:
+        return None
+    keys = ("seed", "window_start", "window_end", "mode", "rate", "counts", "written_at", "interrupted")
+    last: dict[str, Any] = {k: manifest[k] for k in ("seed", "window_start", "window_end", "mode") if k in manifest}
+    runs = manifest.get("runs") or [manifest]
+    return {**last, "runs": [{k: run[k] for k in keys if k in run} for run in runs if isinstance(run, dict)]}

@@ -16,6 +16,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+
+from .checks import Check, checks
 
 BLUE, ORANGE, GREY = "#2b6cb0", "#dd6b20", "#718096"
 
@@ -29,14 +32,31 @@ def _svg(draw: Callable[[Any], None], width: float = 6.4, height: float = 3.2) -
         axes.spines[side].set_visible(False)
     figure.tight_layout()
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg")
+    # "tight" keeps legends placed above the axes inside the picture.
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
     plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
 
+def _legend(ax: Any) -> None:
+    """The legend in a row above the axes, where it covers no data."""
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=3, frameon=False, borderaxespad=0)
+
+
+def _shares(axis: Any) -> None:
+    """Tick labels of a share axis as percentages."""
+    axis.set_major_formatter(PercentFormatter(xmax=1, decimals=None))  # as many decimals as the range needs
+
+
+def _counts(axis: Any) -> None:
+    """Tick labels of a count axis with thousands separators, whole numbers only."""
+    axis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+
+
 def _percent(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{100 * value:.{digits}f} %"
+    return "n/a" if value is None else f"{100 * value:.{digits}f}\u00a0%"  # no break between number and %
 
 
 def _number(value: Any, digits: int = 2) -> str:
@@ -50,7 +70,8 @@ def _number(value: Any, digits: int = 2) -> str:
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # Wide tables scroll inside their own box on a phone instead of widening the page.
+    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _status(ok: bool | None) -> str:
@@ -86,8 +107,9 @@ def _funnel(r: dict[str, Any]) -> str:
         ax.axhline(f["click_through_rate"].get("target", 0), color=BLUE, ls="--", lw=1)
         ax.axhline(f["conversion_rate"].get("target", 0), color=ORANGE, ls="--", lw=1)
         ax.set_ylabel("rate")
+        _shares(ax.yaxis)
         ax.tick_params(axis="x", labelrotation=30)
-        ax.legend(fontsize=8)
+        _legend(ax)
 
     segment_rows = [
         [
@@ -124,7 +146,8 @@ def _ranks(r: dict[str, Any]) -> str:
         ax.set_xticks(x)
         ax.set_xlabel("rank")
         ax.set_ylabel("share of clicks on ranks 1-10")
-        ax.legend(fontsize=8)
+        _shares(ax.yaxis)
+        _legend(ax)
 
     table = _table(
         ["rank", "measured", "Sistrix", "relative", ""],
@@ -158,14 +181,17 @@ def _rhythm(r: dict[str, Any]) -> str:
         ax.plot([h["hour"] for h in hours], [h["bookings_share"] for h in hours], ":", color=GREY, label="bookings")
         ax.set_xlabel("local hour")
         ax.set_ylabel("share")
-        ax.legend(fontsize=8)
+        ax.set_xticks(range(0, 24, 3))
+        _shares(ax.yaxis)
+        _legend(ax)
 
     def draw_days(ax: Any) -> None:
         ax.bar([d["weekday"] for d in days], [d["share"] for d in days], color=BLUE, label="events")
         if days[0]["target"] is not None:
             ax.plot([d["weekday"] for d in days], [d["target"] for d in days], "o-", color=ORANGE, label="target")
         ax.set_ylabel("share")
-        ax.legend(fontsize=8)
+        _shares(ax.yaxis)
+        _legend(ax)
 
     worst_hour = max((abs(h["share"] - h["target"]) for h in hours if h["target"] is not None), default=None)
     worst_day = max((abs(d["share"] - d["target"]) for d in days if d["target"] is not None), default=None)
@@ -186,9 +212,12 @@ def _sessions(r: dict[str, Any]) -> str:
     histogram = s["searches_per_session"]["histogram"]
 
     def draw(ax: Any) -> None:
-        ax.bar([int(k) for k in histogram], list(histogram.values()), color=BLUE)
-        ax.set_xlabel("searches in the session (10 = 10 or more)")
+        keys = [int(k) for k in histogram]
+        ax.bar(keys, list(histogram.values()), color=[GREY if k == 10 else BLUE for k in keys])
+        ax.set_xticks(keys, [f"{k}+" if k == 10 else str(k) for k in keys])
+        ax.set_xlabel("searches in the session (10+: ten or more)")
         ax.set_ylabel("sessions")
+        _counts(ax.yaxis)
 
     rows = [
         [
@@ -232,7 +261,8 @@ def _geography(r: dict[str, Any]) -> str:
             label="share of population",
         )
         ax.set_xticks(list(x), names, rotation=35, ha="right", fontsize=8)
-        ax.legend(fontsize=8)
+        _shares(ax.yaxis)
+        _legend(ax)
 
     rows = [
         [
@@ -258,10 +288,14 @@ def _devices_channels(r: dict[str, Any]) -> str:
         image = ax.imshow(values, cmap="Blues")
         ax.set_xticks(range(3), devices)
         ax.set_yticks(range(len(matrix)), [row["platform"] for row in matrix])
+        top = max((v for row in values for v in row), default=0) or 1
         for i, row in enumerate(values):
             for j, v in enumerate(row):
-                ax.text(j, i, f"{100 * v:.1f} %", ha="center", va="center", fontsize=8)
-        ax.figure.colorbar(image, ax=ax)
+                # White on the dark half of the colour scale, black on the light half.
+                colour = "white" if v > top / 2 else "black"
+                ax.text(j, i, f"{100 * v:.1f} %", ha="center", va="center", fontsize=8, color=colour)
+        bar = ax.figure.colorbar(image, ax=ax)
+        _shares(bar.ax.yaxis)
         ax.grid(False)
 
     channels = r["channels"]["by_source_medium"]
@@ -272,6 +306,7 @@ def _devices_channels(r: dict[str, Any]) -> str:
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=8)
         ax.set_xlabel("share of sessions")
+        _shares(ax.xaxis)
 
     rows = [
         [
@@ -300,9 +335,14 @@ def _trips_money(r: dict[str, Any]) -> str:
     weeks = t["lead_time_weeks_histogram"]
 
     def draw(ax: Any) -> None:
-        ax.bar([int(k) for k in weeks], list(weeks.values()), color=BLUE)
-        ax.set_xlabel("lead time, weeks (search day to trip start)")
+        keys = [int(k) for k in weeks]
+        last = max(keys, default=0)
+        ax.bar(keys, list(weeks.values()), color=[GREY if k == last else BLUE for k in keys])
+        ticks = [k for k in keys if k % 2 == 0 and k < last - 1] + [last]
+        ax.set_xticks(ticks, [f"{k}+" if k == last else str(k) for k in ticks])
+        ax.set_xlabel(f"lead time, whole weeks (search day to trip start; {last}+: {last} weeks or more)")
         ax.set_ylabel("searches")
+        _counts(ax.yaxis)
 
     lead_rows = [
         [
@@ -338,6 +378,7 @@ def _trips_money(r: dict[str, Any]) -> str:
     def draw_money(ax: Any) -> None:
         ax.bar([b["product"] for b in m["bookings"]], [b["mean_value_usd"] for b in m["bookings"]], color=ORANGE)
         ax.set_ylabel("mean booking value, USD")
+        _counts(ax.yaxis)
 
     nights = t["nights"]
     return (
@@ -357,6 +398,41 @@ def _trips_money(r: dict[str, Any]) -> str:
     )
 
 
+def problem_place(problem: dict[str, Any]) -> str:
+    """Where a problem is: a file and line, or a figure of the report."""
+    if problem.get("figure"):
+        return f"figure {problem['figure']}"
+    return f"{problem['file']}" + ("" if problem["line"] is None else f", line {problem['line']}")
+
+
+def _references(r: dict[str, Any]) -> str:
+    found: list[Check] = checks(r)
+    rows = [
+        [
+            html.escape(c.label),
+            _checked(c.measured, c.unit),
+            f"{_checked(c.low, c.unit)} to {_checked(c.high, c.unit)}",
+            html.escape(c.reference),
+            _status(c.ok),
+        ]
+        for c in found
+    ]
+    off = sum(1 for c in found if c.ok is False)
+    summary = (
+        f'<p class="flagged">{off} of {len(found)} figures are outside their reference\'s tolerance (flagged <span class="off">off</span>; '
+        "listed under problems in report.json).</p>"
+        if off
+        else f"<p>All {len(found)} figures are within their reference's tolerance.</p>"
+    )
+    return summary + _table(["figure", "measured", "allowed", "reference", ""], rows)
+
+
+def _checked(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    return _percent(value) if unit == "%" else _number(float(value))
+
+
 def _integrity(r: dict[str, Any]) -> str:
     rows = []
     for name, value in r["integrity"].items():
@@ -367,18 +443,18 @@ def _integrity(r: dict[str, Any]) -> str:
         else:
             rows.append([name.replace("_", " "), _number(value), _status(value == 0)])
     problems = r["problems"]
-    listing = "".join(
-        f"<li>{html.escape(p['file'])}{'' if p['line'] is None else ', line ' + str(p['line'])}: {html.escape(p['problem'])}</li>"
-        for p in problems[:50]
-    )
+    listing = "".join(f"<li>{html.escape(problem_place(p))}: {html.escape(p['problem'])}</li>" for p in problems[:50])
     return _table(["check", "count", ""], rows) + (f"<h3>Problems</h3><ul>{listing}</ul>" if problems else "")
 
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:980px;color:#1a202c;line-height:1.4}
+STYLE = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:980px;padding:0 1rem;color:#1a202c;line-height:1.4}
 h1{margin-bottom:0}h2{border-bottom:1px solid #cbd5e0;margin-top:2.2rem}table{border-collapse:collapse;margin:.6rem 0}
+div.table{overflow-x:auto;max-width:100%}
 td,th{border:1px solid #e2e8f0;padding:.25rem .6rem;text-align:right}th{background:#f7fafc}td:first-child{text-align:left}
 .ok{color:#276749;font-weight:600}.off{color:#c53030;font-weight:600}figure{margin:1rem 0}figcaption{color:#4a5568;font-size:.9rem}
-svg{max-width:100%;height:auto}.meta{color:#4a5568}"""
+svg{max-width:100%;height:auto}.meta{color:#4a5568}.when{white-space:nowrap}.runs{margin:.3rem 0;padding-left:1.2rem;color:#4a5568}
+.flagged{border-left:4px solid #c53030;padding-left:.6rem}
+@media (max-width:600px){body{margin:1rem auto}td,th{padding:.2rem .35rem;font-size:.85rem}}"""
 
 
 # The page reads without script; this one only says on the console whether every chart has a size,
@@ -395,7 +471,47 @@ if(!s||b.width<50||b.height<50){empty.push(f.dataset.chart);}});
 if(empty.length){console.error('charts not rendered: '+empty.join(', '));}
 else{console.log('charts rendered: '+charts.length);}
 document.body.setAttribute('data-charts-rendered',String(charts.length-empty.length));
-document.body.setAttribute('data-console-errors',JSON.stringify(window.pageErrors));})();"""
+document.body.setAttribute('data-console-errors',JSON.stringify(window.pageErrors));
+document.body.setAttribute('data-page-width',String(document.documentElement.scrollWidth));
+document.body.setAttribute('data-viewport-width',String(window.innerWidth));})();"""
+
+
+def _when(stamp: Any) -> str:
+    """A manifest time (2026-11-01T00:00:00Z) as one unbreakable piece of text: 2026-11-01 00:00 UTC."""
+    text = str(stamp)
+    if len(text) >= 16 and text[10] == "T":
+        text = f"{text[:10]} {text[11:16]} UTC"
+    return f'<span class="when">{html.escape(text)}</span>'
+
+
+def _header(report: dict[str, Any]) -> str:
+    """What was measured: the folder, its counts, and every run written into its files."""
+    manifest = report.get("manifest") or {}
+    counts = ", ".join(f"{_number(n)} {t}" for t, n in report["counts"].items())
+    runs = manifest.get("runs") or ([manifest] if manifest else [])
+    items = []
+    for run in runs:
+        window = (
+            f"{_when(run['window_start'])} to {_when(run['window_end'])}"
+            if "window_start" in run and "window_end" in run
+            else "window not recorded"
+        )
+        written = ", ".join(f"{_number(n)} {t}" for t, n in (run.get("counts") or {}).items())
+        extra = " (interrupted)" if run.get("interrupted") else ""
+        items.append(
+            f"<li>seed {html.escape(str(run.get('seed', '?')))}, {html.escape(str(run.get('mode', 'batch')))}, "
+            f"{window}{': ' + written if written else ''}{extra}</li>"
+        )
+    listing = (
+        f'<p class="meta">{len(runs)} run{"s" if len(runs) != 1 else ""} in these files:</p><ul class="runs">{"".join(items)}</ul>'
+        if runs
+        else '<p class="meta">No manifest.json beside the files: seeds and windows are unknown.</p>'
+    )
+    return (
+        f'<p class="meta">{html.escape(report["input"])}: {counts}. Targets from {html.escape(report["targets_from"])}. '
+        "Published figures and their sources: docs/REALISM.md in the SearchFlow Event Generator repository.</p>"
+        + listing
+    )
 
 
 def _lifecycle(report: dict[str, Any]) -> str:
@@ -406,33 +522,24 @@ def _lifecycle(report: dict[str, Any]) -> str:
 
 def render(report: dict[str, Any]) -> str:
     """The whole page."""
-    manifest = report.get("manifest") or {}
-    window = (
-        f"{manifest.get('window_start', '?')} to {manifest.get('window_end', '?')}" if manifest else "unknown window"
-    )
-    counts = ", ".join(f"{_number(n)} {t}" for t, n in report["counts"].items())
     sections = [
-        ("Funnel", _funnel),
-        ("Clicks by rank", _ranks),
-        ("Daily and weekly rhythm", _rhythm),
-        ("Sessions and users", _sessions),
-        ("Users' lives", _lifecycle),
-        ("Home cities", _geography),
-        ("Devices and channels", _devices_channels),
-        ("Trips, prices and bookings", _trips_money),
-        ("Integrity", _integrity),
+        ("references", "Against the published figures", _references),
+        ("funnel", "Funnel", _funnel),
+        ("clicks", "Clicks by rank", _ranks),
+        ("rhythm", "Daily and weekly rhythm", _rhythm),
+        ("sessions", "Sessions and users", _sessions),
+        ("users", "Users' lives", _lifecycle),
+        ("home", "Home cities", _geography),
+        ("devices", "Devices and channels", _devices_channels),
+        ("trips", "Trips, prices and bookings", _trips_money),
+        ("integrity", "Integrity", _integrity),
     ]
-    body = "".join(
-        f'<section id="{title.split()[0].lower()}"><h2>{title}</h2>{make(report)}</section>' for title, make in sections
-    )
-    meta = (
-        f'<p class="meta">{html.escape(report["input"])}: {counts}. Window {html.escape(window)}, seed '
-        f"{html.escape(str(manifest.get('seed', 'unknown')))}. Targets from {html.escape(report['targets_from'])}.</p>"
-    )
+    body = "".join(f'<section id="{key}"><h2>{title}</h2>{make(report)}</section>' for key, title, make in sections)
     return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>SearchFlow realism report</title>'
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>SearchFlow realism report</title>'
         f"<script>{WATCH_ERRORS}</script><style>{STYLE}</style></head><body><h1>SearchFlow realism report</h1>"
-        f"{meta}{body}<script>{CHECK_CHARTS}</script></body></html>"
+        f"{_header(report)}{body}<script>{CHECK_CHARTS}</script></body></html>"
     )
 
 
