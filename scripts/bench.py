@@ -1,55 +1,97 @@
-"""Benchmark batch generation to JSONL: median events/s over several runs, and peak memory.
+"""Benchmark batch generation to JSONL: median events/s over several runs, and peak memory of all processes.
 
 Each run is a fresh `python -m src.main` process writing COUNT events into a temporary
-directory; events/s is the run's own figure (generation, encoding and writing, without
-interpreter start-up), peak memory is the largest resident set of any run.
+directory. Events/s is the whole process's: COUNT over the wall time from start to exit
+(interpreter start-up, spawning workers, generation, encoding and writing). Peak memory is
+the largest sum, over the run's process and its workers, of their proportional set size
+(PSS: pages shared by several processes count once in total), sampled every 50 ms.
 
-    python scripts/bench.py                 # 1,000,000 events, 5 runs
-    python scripts/bench.py --count 10000000 --runs 1
+    python scripts/bench.py                          # 1,000,000 events, 5 runs, default workers
+    python scripts/bench.py --workers 1              # the same in one process
+    python scripts/bench.py --count 100000000 --runs 1
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_once(count: int, directory: Path) -> float:
-    """Run the generator once; return its events/s."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "src.main", "--count", str(count), "--seed", "1", "--overwrite",
-         "--end", "2026-03-02", "--output-dir", str(directory)],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    match = re.search(r"([\d,]+) events/s", proc.stderr)
-    if not match:
-        raise RuntimeError(f"no events/s in output: {proc.stderr}")
-    return float(match.group(1).replace(",", ""))
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and all its descendants."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            pass
+    return pids
+
+
+def run_once(count: int, directory: Path, workers: int | None) -> tuple[float, float]:
+    """Run the generator once; return its events/s and the peak PSS of its processes in MB."""
+    command = [sys.executable, "-m", "src.main", "--count", str(count), "--seed", "1", "--overwrite",
+               "--end", "2026-03-02", "--output-dir", str(directory), "-q"]  # fmt: skip
+    if workers:
+        command += ["--workers", str(workers)]
+    began = time.monotonic()
+    proc = subprocess.Popen(command, cwd=ROOT)
+    peak = 0
+
+    def sample() -> None:
+        nonlocal peak
+        while proc.poll() is None:
+            peak = max(peak, sum(_pss_kb(p) for p in _tree(proc.pid)))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    if proc.wait() != 0:
+        raise RuntimeError(f"the run failed with exit status {proc.returncode}")
+    elapsed = time.monotonic() - began
+    sampler.join()
+    return count / elapsed, peak / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=None, help="--workers of each run (default: the machine's)")
     args = parser.parse_args()
-    rates = []
+    rates, peaks = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
-            rates.append(run_once(args.count, Path(tmp)))
-            print(f"run {i + 1}: {rates[-1]:,.0f} events/s", flush=True)
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            rate, peak = run_once(args.count, Path(tmp), args.workers)
+            rates.append(rate)
+            peaks.append(peak)
+            print(f"run {i + 1}: {rate:,.0f} events/s, peak PSS {peak:,.0f} MB", flush=True)
+    workers = args.workers or "default"
     print(
-        f"batch to JSONL: {args.count:,} events, {args.runs} runs, {os.cpu_count()} cores: "
-        f"median {statistics.median(rates):,.0f} events/s, peak memory {peak_mb:,.0f} MB"
+        f"batch to JSONL: {args.count:,} events, {args.runs} runs, {os.cpu_count()} cores, workers {workers}: "
+        f"median {statistics.median(rates):,.0f} events/s (whole process), peak PSS {max(peaks):,.0f} MB"
     )
 
 

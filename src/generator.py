@@ -16,8 +16,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import secrets
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -113,8 +115,9 @@ class EventGenerator:
             context.Process(target=_worker, args=(self.settings, plan, w, workers, queues[w]), daemon=True)
             for w in range(workers)
         ]
-        for process in processes:
-            process.start()
+        with _main_not_reimported():
+            for process in processes:
+                process.start()
         try:
             users: list[pl.DataFrame] = []
             while True:
@@ -239,6 +242,25 @@ def _day(ms: int) -> date:
 def _users(tables: list[pl.DataFrame]) -> pl.DataFrame:
     tables = [t for t in tables if t.height]
     return pl.concat(tables).sort("user") if tables else pl.DataFrame()
+
+
+@contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    """Start spawned workers without re-running the caller's script in them.
+
+    A spawned process imports the parent's ``__main__`` from its file before it runs the
+    worker; a script that calls the library without an ``if __name__ == "__main__"`` guard
+    would then generate again in every worker. The workers need nothing from it.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if main is not None and hasattr(main, name)}
+    try:
+        for name in saved:
+            setattr(main, name, None) if name == "__spec__" else delattr(main, name)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 def _worker(settings: Settings, plan: ShardPlan, worker: int, workers: int, queue: Any) -> None:

@@ -192,7 +192,7 @@ def _generation_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--workers",
             metavar="N",
-            help=f"Processes generating a batch run's shards. {_setting_hint('workers', 'the machine cores')}",
+            help=f"Processes generating a batch run's shards. {_setting_hint('workers', "the machine's cores")}",
         ),
         click.option(
             "--duration",

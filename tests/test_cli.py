@@ -233,7 +233,8 @@ class TestConventions:
             (["--summary-json", "--output", "stdout"], "--summary-json: standard output carries the events"),
             (["--duration", "5"], "--duration=5: applies to continuous mode only"),
             (["--mode", "continuous", "--count", "5"], "--count=5: applies to batch mode only"),
-            (["--mode", "continuous", "--start", "2026-01-01"], "--start=2026-01-01: applies to batch mode only"),
+            (["--mode", "continuous", "--end", "2026-01-01"], "--end=2026-01-01: applies to batch mode only"),
+            (["--mode", "continuous", "--workers", "2"], "--workers=2: applies to batch mode only"),
             (["--mode", "continuous", "--days", "2"], "--days=2: applies to batch mode only"),
             (["--count", "5", "report"], "--count: given before the 'report' command"),
             (["--seed", "1", "generate"], "--seed: given before the 'generate' command"),
@@ -287,7 +288,10 @@ class TestConventions:
         for name, shown in hints:
             default = Settings.model_fields[name.lower()].default
             if default is None:
-                assert shown in ("unset", "random", "end - days", "this hour", "until Ctrl-C"), (name, shown)
+                assert shown in ("unset", "random", "end - days", "this hour", "until Ctrl-C", "the machine's cores"), (
+                    name,
+                    shown,
+                )
             elif isinstance(default, float):
                 assert float(shown) == default, name
             else:

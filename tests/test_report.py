@@ -32,8 +32,10 @@ def test_figures_outside_their_tolerance_are_listed_as_problems(reported: tuple[
         assert check["ok"] == (check["low"] <= check["measured"] <= check["high"])
     flagged = {p["figure"] for p in report["problems"] if p.get("figure")}
     assert flagged == {f for f, c in checks.items() if c["ok"] is False}
-    # The two the issue names are far from their references on the generator's defaults.
-    assert {"sessions.session_seconds.median", "sessions.returning_visit_share"} <= flagged
+    # Session length is far from its reference on the generator's defaults; returning visits, far
+    # off before users had lives of their own (56.7 %), now read about 30 % and are not flagged.
+    assert "sessions.session_seconds.median" in flagged
+    assert "sessions.returning_visit_share" not in flagged
 
 
 def test_a_figure_inside_its_tolerance_is_not_flagged() -> None:
