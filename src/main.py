@@ -16,7 +16,8 @@ import click
 from . import tuning  # noqa: F401  (first: it sets up the runtime before polars is imported)
 from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
 from .generator import EventGenerator, new_seed
-from .output.manifest import run_record, write_manifest
+from .output.files import FolderLock, WriteFailed
+from .output.manifest import check_new_run, record_run, run_record
 from .progress import Progress, thousands
 from .publishers import (
     FilePublisher,
@@ -49,10 +50,12 @@ class _Stop:
     """Set by SIGINT or SIGTERM: the run stops at the next batch and flushes what it made."""
 
     requested = False
+    signum = 0
 
     @classmethod
     def handle(cls, signum: int, frame: FrameType | None) -> None:
         cls.requested = True
+        cls.signum = cls.signum or signum
 
 
 def _say(settings: Settings, message: str) -> None:
@@ -121,10 +124,14 @@ def _iso(instant: datetime) -> str:
 
 
 def _generate(flags: dict[str, Any]) -> int:
+    # First: from here on a signal asks the run to stop (before, src.early ends the process quietly).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _Stop.handle)
     settings = load_settings(flags)
     writes_files = settings.output in ("file", "both")
+    dir_name = "--output-dir" if flags.get("output_dir") else "OUTPUT_DIR"
     if writes_files:
-        check_output_dir(settings.output_dir, "--output-dir" if flags.get("output_dir") else "OUTPUT_DIR")
+        check_output_dir(settings.output_dir, dir_name)
     redis = _redis(settings) if settings.output in ("redis", "both") else None
     seed = settings.seed if settings.seed is not None else new_seed()
     live = settings.mode == "continuous"
@@ -135,26 +142,36 @@ def _generate(flags: dict[str, Any]) -> int:
         start, end = settings.window()
         where = f"window {start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}"
     what = "" if live else f"{thousands(settings.event_count)} events, "
-    _say(settings, f"generating {what}seed {seed}, {where}")
-
-    generator = EventGenerator(settings, seed)
-    publishers: list[Publisher] = []
-    outputs: list[str] = []
-    if writes_files:
-        file_publisher = FilePublisher(settings.output_dir, overwrite=settings.overwrite)
-        for event_type, removed in file_publisher.repaired.items():
-            path = file_publisher.paths[event_type]
-            _say(settings, f"repaired {path}: removed a partial last line ({removed} bytes)")
-        publishers.append(file_publisher)
-        outputs.append("files: " + ", ".join(str(p) for p in file_publisher.paths.values()))
+    # One writer per folder, and not the same run twice: refused before anything in the folder is touched.
+    lock = FolderLock(settings.output_dir, dir_name) if writes_files else None
+    try:
+        if lock is not None and not settings.overwrite:
+            check_new_run(settings.output_dir, settings, seed, None if live else (_iso(start), _iso(end)), dir_name)
+        _say(settings, f"generating {what}seed {seed}, {where}")
+        generator = EventGenerator(settings, seed)
+        if _Stop.requested:
+            return _stopped_before_start(settings, lock)
+        publishers: list[Publisher] = []
+        outputs: list[str] = []
+        if lock is not None:
+            file_publisher = FilePublisher(
+                settings.output_dir, overwrite=settings.overwrite, lock=lock, replace_at_end=not live, name=dir_name
+            )
+            for event_type, removed in file_publisher.repaired.items():
+                path = file_publisher.paths[event_type]
+                _say(settings, f"repaired {path}: removed a partial last line ({removed} bytes)")
+            publishers.append(file_publisher)
+            outputs.append("files: " + ", ".join(str(p) for p in file_publisher.paths.values()))
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     if redis is not None:
         publishers.append(redis)
         outputs.append(f"redis: {redis.where} streams {', '.join(redis.streams)}")
     if settings.output == "stdout":
         publishers.append(StreamPublisher(sys.stdout.buffer))
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _Stop.handle)
     total = None if live else settings.event_count
     if live and settings.duration:
         total = int(settings.events_per_second * settings.duration)
@@ -168,6 +185,7 @@ def _generate(flags: dict[str, Any]) -> int:
     began = datetime.now(UTC)
     result = RunResult(seed=seed)
     failure: str | None = None
+    files_failed = False  # a write error or no memory: an --overwrite run's new files are dropped
     reader_gone = False
     try:
         if live:
@@ -196,6 +214,10 @@ def _generate(flags: dict[str, Any]) -> int:
             )
     except RedisUnavailable as exc:
         failure = str(exc)
+    except WriteFailed as exc:
+        failure, files_failed = str(exc), True
+    except MemoryError:
+        failure, files_failed = f"out of memory after {thousands(result.total)} events; {MEMORY_HINT}", True
     except BrokenPipeError:
         # A reader such as `head` closed standard output: stop quietly, as Unix tools do.
         reader_gone = True
@@ -204,12 +226,15 @@ def _generate(flags: dict[str, Any]) -> int:
         progress.close()
         for publisher in publishers:
             try:
-                publisher.close()
-            except RedisUnavailable as exc:
+                if files_failed and isinstance(publisher, FilePublisher):
+                    publisher.discard()
+                else:
+                    publisher.close()
+            except (RedisUnavailable, WriteFailed) as exc:
                 failure = failure or str(exc)
             except BrokenPipeError:
                 reader_gone = True
-    if writes_files:
+    if lock is not None:
         if live:
             span = {
                 "window_start": _iso(began),
@@ -219,7 +244,13 @@ def _generate(flags: dict[str, Any]) -> int:
         else:
             span = {"window_start": _iso(start), "window_end": _iso(end)}
         record = run_record(settings, generator.model, seed, result.counts, span, result.interrupted or bool(failure))
-        outputs.append(f"answer key: {write_manifest(settings.output_dir, record, overwrite=settings.overwrite)}")
+        try:
+            manifest = record_run(file_publisher, record, overwrite=settings.overwrite)
+            outputs.append(f"answer key: {manifest}" if manifest else "files: left as they were")
+        except WriteFailed as exc:
+            failure = failure or str(exc)
+        finally:
+            lock.release()
     if reader_gone:
         return 0
     _say(settings, _summary(result, where, outputs, redis))
@@ -227,6 +258,17 @@ def _generate(flags: dict[str, Any]) -> int:
         click.echo(f"error: {failure}", err=True)
         return 1
     return 0
+
+
+MEMORY_HINT = "raise the memory limit (ulimit -v, the container's) or lower USER_POOL_SIZE"
+
+
+def _stopped_before_start(settings: Settings, lock: FolderLock | None) -> int:
+    """A signal came before any event was generated: nothing is written; exit 128 + the signal's number."""
+    if lock is not None:
+        lock.release()
+    _say(settings, f"stopped by {signal.Signals(_Stop.signum).name} before any event was written")
+    return 128 + _Stop.signum
 
 
 @click.group(
@@ -337,6 +379,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except WriteFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    except MemoryError:
+        click.echo(f"error: out of memory; {MEMORY_HINT}", err=True)
+        return 1
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        return 1
     return int(code or 0)
 
 

@@ -6,6 +6,7 @@ the report reads them as its targets.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, redis_address
+from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, SettingsError, redis_address
 from ..models import EVENT_TYPES, file_name
 from ..reference import CHANNELS
 from ..simulation.journeys import JOURNEY_DAYS, NIGHT_HOURS
@@ -34,8 +35,21 @@ from ..simulation.sessions import (
     SessionModel,
 )
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
+from .files import FilePublisher, WriteFailed, write_atomically
 
 MANIFEST = "manifest.json"
+
+# Settings that say where events go, how fast, or over which window (compared on its own), not which
+# events a seed gives: a run's identity leaves them out.
+NOT_EVENT_SETTINGS = {
+    "OUTPUT_DIR", "OVERWRITE", "QUIET", "OUTPUT", "REDIS_HOST", "REDIS_PORT", "REDIS_URL", "REDIS_PASSWORD",
+    "REDIS_DB", "STREAM_PREFIX", "STREAM_MAXLEN", "REDIS_BUFFER_EVENTS", "REDIS_RETRY_SECONDS", "BATCH_RATE",
+    "EVENTS_PER_SECOND", "WINDOW_START", "WINDOW_END", "WINDOW_DAYS", "DURATION", "MODE",
+}  # fmt: skip
+
+
+class RepeatedRun(SettingsError):
+    """A run whose events are already in the folder's files; one line for the user."""
 
 
 def settings_record(settings: Settings) -> dict[str, Any]:
@@ -48,6 +62,58 @@ def settings_record(settings: Settings) -> dict[str, Any]:
             value = redis_address(value)
         record[name.upper()] = value
     return record
+
+
+def settings_digest(record: dict[str, Any]) -> str:
+    """A short hash of the settings (by variable name, as in :func:`settings_record`) that decide the events."""
+    shaping = {k: v for k, v in sorted(record.items()) if k not in NOT_EVENT_SETTINGS}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_new_run(
+    directory: Path, settings: Settings, seed: int, window: tuple[str, str] | None, name: str = "OUTPUT_DIR"
+) -> None:
+    """Refuse a run whose events are already in ``directory``'s files, going by its manifest.
+
+    The same run is one with the same mode and seed and, in batch mode, the same window
+    (``window``, ISO strings) and the same settings that shape the events (not where they
+    go or how fast); it would write the same event ids again. In continuous mode the seed
+    alone decides the ids, whatever the wall-clock window or rate, so a seed already used
+    for continuous traffic here is refused. Raises :class:`RepeatedRun`, or
+    :class:`SettingsError` when a manifest is there but cannot be read. Call it under the
+    folder's lock, and only when appending.
+    """
+    path = directory / MANIFEST
+    if not path.exists():
+        return
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        runs = list(document.get("runs", []))
+        runs.append(document)  # manifests of earlier versions only give the last run's window and settings here
+    except (OSError, ValueError, AttributeError, TypeError):
+        raise SettingsError(
+            f"{name}={directory}: {MANIFEST} cannot be read, so what the files hold is unknown; "
+            "move it away or use --overwrite"
+        ) from None
+    digest = settings_digest(settings_record(settings))
+    for run in runs:
+        if not isinstance(run, dict) or run.get("seed") != seed or run.get("mode") != settings.mode:
+            continue
+        when = run.get("written_at", "earlier")
+        if settings.mode == "continuous":
+            raise RepeatedRun(
+                f"{name}={directory}: seed {seed} already wrote continuous traffic to these files ({when}), and a "
+                "seed gives the same event ids every time; use --overwrite to replace the files, or another --seed"
+            )
+        known = run.get("settings_digest")
+        if known is None and isinstance(run.get("settings"), dict):
+            known = settings_digest(run["settings"])
+        if window is not None and (run.get("window_start"), run.get("window_end")) == window and known == digest:
+            raise RepeatedRun(
+                f"{name}={directory}: seed {seed} with these settings and the window {window[0]} to {window[1]} "
+                f"is already in these files ({when}); its events would be there twice: use --overwrite to "
+                "replace the files, or another --seed"
+            )
 
 
 def true_parameters(settings: Settings, model: SessionModel) -> dict[str, Any]:
@@ -133,6 +199,7 @@ def run_record(
     return {
         "seed": seed,
         "written_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "settings_digest": settings_digest(settings_record(settings)),
         "mode": settings.mode,
         **span,
         "counts": counts,
@@ -155,13 +222,38 @@ def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> 
             runs = list(json.loads(path.read_text(encoding="utf-8")).get("runs", []))
         except (OSError, ValueError, AttributeError):
             runs = []
-    runs.append({k: record[k] for k in ("seed", "written_at", "mode", "counts", "interrupted") if k in record})
+    keys = ("seed", "written_at", "mode", "window_start", "window_end", "settings_digest", "counts", "interrupted")
+    runs.append({k: record[k] for k in keys if k in record})
     totals = {t: sum(run["counts"].get(t, 0) for run in runs) for t in EVENT_TYPES}
     document = {**record, "totals_in_files": totals, "runs": runs}
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
     return path
+
+
+def record_run(publisher: FilePublisher, record: dict[str, Any], overwrite: bool) -> Path | None:
+    """Write the manifest for what a run left in ``publisher``'s files (after closing it); its path.
+
+    None when the run's new files were dropped (a failed ``--overwrite``): files and manifest
+    are as they were. If the manifest cannot be written, an appending run's lines are taken
+    out of the files again (an overwrite's stale manifest is removed) and WriteFailed raised,
+    so a manifest never says something other than what the files hold.
+    """
+    if publisher.dropped:
+        return None
+    path = publisher.directory / MANIFEST
+    try:
+        return write_manifest(publisher.directory, record, overwrite=overwrite)
+    except OSError as exc:
+        if publisher.staged:
+            try:
+                path.unlink(missing_ok=True)
+                note = f"; the files hold this run's events and {MANIFEST} was removed"
+            except OSError:
+                note = f"; the files hold this run's events, {MANIFEST} an earlier run's"
+        else:
+            publisher.undo()
+            note = "; this run's lines were taken out of the files again"
+        raise WriteFailed(path, exc, note) from None
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:

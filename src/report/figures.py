@@ -115,7 +115,9 @@ def rhythm(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[s
     booking_total = sum(bookings.values()) or 1
     hour_target = target.get("hour_of_day_share_local", [None] * 24)
     day_target = target.get("day_of_week_share_local_monday_first", [None] * 7)
-    whole_weeks = query_one(con, "SELECT (max(CAST(local_ts AS DATE)) - min(CAST(local_ts AS DATE)) + 1) / 7 FROM events")
+    whole_weeks = query_one(
+        con, "SELECT (max(CAST(local_ts AS DATE)) - min(CAST(local_ts AS DATE)) + 1) / 7 FROM events"
+    )
     return {
         "by_hour": [
             {
