@@ -15,6 +15,7 @@ import click
 
 from . import tuning  # noqa: F401  (first: it sets up the runtime before polars is imported)
 from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
+from .early import MEMORY_HINT, out_of_memory
 from .generator import EventGenerator, new_seed
 from .output.files import FolderLock, WriteFailed
 from .output.manifest import check_new_run, record_run, run_record
@@ -216,12 +217,18 @@ def _generate(flags: dict[str, Any]) -> int:
         failure = str(exc)
     except WriteFailed as exc:
         failure, files_failed = str(exc), True
-    except MemoryError:
-        failure, files_failed = f"out of memory after {thousands(result.total)} events; {MEMORY_HINT}", True
+    except (MemoryError, RuntimeError) as exc:
+        files_failed = True
+        if not out_of_memory(exc):
+            raise
+        failure = f"out of memory after {thousands(result.total)} events ({type(exc).__name__}); {MEMORY_HINT}"
     except BrokenPipeError:
         # A reader such as `head` closed standard output: stop quietly, as Unix tools do.
         reader_gone = True
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BaseException:
+        files_failed = True  # a bug: an --overwrite run's new files are dropped, the old ones stay
+        raise
     finally:
         progress.close()
         for publisher in publishers:
@@ -258,9 +265,6 @@ def _generate(flags: dict[str, Any]) -> int:
         click.echo(f"error: {failure}", err=True)
         return 1
     return 0
-
-
-MEMORY_HINT = "raise the memory limit (ulimit -v, the container's) or lower USER_POOL_SIZE"
 
 
 def _stopped_before_start(settings: Settings, lock: FolderLock | None) -> int:
