@@ -451,7 +451,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         if field in given:
             name, value = FLAGS.get(field, env_name(field)), given[field]
         else:
-            name, value = env_name(field), os.environ.get(env_name(field), "")
+            name = env_name(field)
+            value = next((v for k, v in os.environ.items() if k.upper() == name), "")  # names are case-insensitive
         if isinstance(value, datetime):
             value = value.isoformat()
         if field in SECRETS:
