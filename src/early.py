@@ -40,7 +40,8 @@ def _quiet() -> bool:
 def _stop_now(signum: int, frame: FrameType | None) -> None:
     """Before a run has started: end the process quietly, nothing written."""
     if not _quiet():
-        os.write(2, f"stopped by {signal.Signals(signum).name} before any event was written\n".encode())
+        what = "" if "report" in getattr(sys, "orig_argv", sys.argv) else " before any event was written"
+        os.write(2, f"stopped by {signal.Signals(signum).name}{what}\n".encode())
     raise SystemExit(128 + signum)
 
 

@@ -196,7 +196,7 @@ class TestKill:
             directory = tmp_path / f"try{attempt}"
             run = _start("--count", str(self.COUNT), "--seed", str(100 + attempt), "--end", END, "--days", str(DAYS),
                          "-q", "--output-dir", str(directory))  # fmt: skip
-            time.sleep(rng.uniform(0.3, 5.0))
+            time.sleep(rng.uniform(0.3, 4.0))
             run.kill()
             run.communicate()
             lines = {t: _whole_lines(directory / file_name(t)) for t in EVENT_TYPES}
@@ -239,7 +239,7 @@ class TestSignals:
     def test_sigterm_and_sigint_at_random_points_end_quietly(self, tmp_path: Path) -> None:
         """Before the run starts: exit 130/143, nothing written; after: exit 0, summary = lines = manifest."""
         rng = random.Random(8)
-        delays = [0.15, 0.3, 0.5, 0.7, 0.9] + [rng.uniform(1.0, 5.0) for _ in range(self.TRIES - 5)]
+        delays = [0.15, 0.3, 0.5, 0.7, 0.9] + [rng.uniform(1.0, 4.0) for _ in range(self.TRIES - 5)]
         outcomes = []
         for attempt, delay in enumerate(delays):
             signum = (signal.SIGTERM, signal.SIGINT)[attempt % 2]

@@ -244,7 +244,7 @@ def record_run(publisher: FilePublisher, record: dict[str, Any], overwrite: bool
     try:
         return write_manifest(publisher.directory, record, overwrite=overwrite)
     except OSError as exc:
-        if publisher.staged:
+        if overwrite:  # the old files are gone (renamed over, or emptied by a live run): so must their manifest be
             try:
                 path.unlink(missing_ok=True)
                 note = f"; the files hold this run's events and {MANIFEST} was removed"
