@@ -24,6 +24,7 @@ MEMORY_HINT = "raise the memory limit (ulimit -v, the container's) or lower USER
 # allocator and the encoding threads). Below it polars aborts the process with no way to catch it.
 MIN_ADDRESS_SPACE = 2 << 30
 _installed = False
+stdout_closed = False  # the process was started with standard output closed (now on /dev/null)
 
 
 def running_cli() -> bool:
@@ -65,12 +66,31 @@ def _excepthook(kind: type[BaseException], error: BaseException, trace: Tracebac
     sys.__excepthook__(kind, error, trace)
 
 
+def _reopen_closed_streams() -> None:
+    """Standard output or error closed at start (``2>&-``): put /dev/null there, so writes go nowhere, not to a file."""
+    global stdout_closed
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        spare = os.open(os.devnull, os.O_WRONLY)
+        if spare != fd:
+            os.dup2(spare, fd)
+            os.close(spare)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115 (lives as long as the process)
+        stdout_closed = stdout_closed or fd == 1
+
+
 def install() -> None:
     """Install the quiet signal handlers and the one-line memory errors, once, if this is the command line."""
     global _installed
     if _installed or not running_cli():
         return
     _installed = True
+    _reopen_closed_streams()
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft != resource.RLIM_INFINITY and soft < MIN_ADDRESS_SPACE:
         os.write(

@@ -13,7 +13,10 @@ from typing import Any
 
 import click
 
-from . import tuning  # noqa: F401  (first: it sets up the runtime before polars is imported)
+from . import (
+    early,
+    tuning,  # noqa: F401  (first: it sets up the runtime before polars is imported)
+)
 from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
 from .early import MEMORY_HINT, out_of_memory
 from .generator import EventGenerator, new_seed
@@ -131,6 +134,8 @@ def _generate(flags: dict[str, Any]) -> int:
     settings = load_settings(flags)
     writes_files = settings.output in ("file", "both")
     dir_name = "--output-dir" if flags.get("output_dir") else "OUTPUT_DIR"
+    if settings.output == "stdout" and (early.stdout_closed or sys.stdout is None):
+        raise SettingsError("--output=stdout: standard output is closed; give the run somewhere to write")
     if writes_files:
         check_output_dir(settings.output_dir, dir_name)
     redis = _redis(settings) if settings.output in ("redis", "both") else None
