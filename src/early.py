@@ -12,6 +12,7 @@ traceback. Nothing happens when the package is imported as a library.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import resource
@@ -25,6 +26,7 @@ MEMORY_HINT = "raise the memory limit (ulimit -v, the container's) or lower USER
 MIN_ADDRESS_SPACE = 2 << 30
 _installed = False
 stdout_closed = False  # the process was started with standard output closed (now on /dev/null)
+_signalled = 0  # the signal that is ending the process, once one came
 
 
 def running_cli() -> bool:
@@ -40,6 +42,8 @@ def _quiet() -> bool:
 
 def _stop_now(signum: int, frame: FrameType | None) -> None:
     """Before a run has started: end the process quietly, nothing written."""
+    global _signalled
+    _signalled = signum
     if not _quiet():
         what = "" if "report" in getattr(sys, "orig_argv", sys.argv) else " before any event was written"
         os.write(2, f"stopped by {signal.Signals(signum).name}{what}\n".encode())
@@ -59,6 +63,11 @@ def out_of_memory(error: BaseException) -> bool:
 
 
 def _excepthook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+    if _signalled:
+        # A library turned our SystemExit into its own error (DuckDB: "Query interrupted"): still a quiet stop.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os._exit(128 + _signalled)
     if out_of_memory(error):
         detail = str(error).splitlines()[0][:160] if str(error) else kind.__name__
         sys.stderr.write(f"error: out of memory while starting ({detail}); {MEMORY_HINT}\n")

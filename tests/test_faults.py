@@ -266,6 +266,30 @@ class TestSignals:
         print(f"signals: {len(delays)} tries: {outcomes.count('before start')} before the start, "
               f"{outcomes.count('stopped')} stopped mid-run")  # fmt: skip
 
+    def test_a_signal_during_the_report_ends_it_quietly(self, tmp_path: Path) -> None:
+        """SIGINT at random points of `report`: exit 130 (or 0 once done), no traceback, no partial page."""
+        rng = random.Random(5)
+        assert (
+            run_cli(
+                "--count", "200000", "--seed", "1", "--end", END, "-q", env={"OUTPUT_DIR": str(tmp_path)}
+            ).returncode
+            == 0
+        )
+        for _ in range(4):
+            for name in ("report.html", "report.json"):
+                (tmp_path / name).unlink(missing_ok=True)
+            run = _start("report", "--input", str(tmp_path))
+            time.sleep(rng.uniform(0.5, 3.0))
+            run.send_signal(signal.SIGINT)
+            _, err = run.communicate(timeout=120)
+            assert "Traceback" not in err, err
+            assert run.returncode in (0, 130), err
+            if run.returncode == 130:
+                assert not (tmp_path / "report.html").exists() or (tmp_path / "report.json").exists() is False
+            else:
+                json.loads((tmp_path / "report.json").read_text())
+            assert not list(tmp_path.glob(".*.tmp"))
+
 
 class TestReportOnBadFolders:
     @pytest.mark.parametrize("kind", ["empty", "corrupt", "binary", "no files"])
