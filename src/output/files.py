@@ -299,8 +299,10 @@ class FilePublisher:
         note = "; the old files are left as they were" if self.staged else "; the files hold whole lines only"
         for t, fd in self._fds.items():
             try:
-                os.ftruncate(fd, before[t])
-                self._sizes[t] = before[t]
+                # Never longer than it is: a file cut by someone else meanwhile must not grow NUL bytes.
+                size = min(before[t], os.fstat(fd).st_size)
+                os.ftruncate(fd, size)
+                self._sizes[t] = size
             except OSError as exc:
                 note = f"; could not cut {self._targets[t].name} back to whole lines ({_error_text(exc)})"
         raise WriteFailed(self._targets[event_type], error, note) from None
