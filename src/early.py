@@ -75,6 +75,11 @@ def _excepthook(kind: type[BaseException], error: BaseException, trace: Tracebac
     sys.__excepthook__(kind, error, trace)
 
 
+def stdout_was_closed() -> bool:
+    """True when the process was started with standard output closed (it is /dev/null now)."""
+    return stdout_closed
+
+
 def _reopen_closed_streams() -> None:
     """Standard output or error closed at start (``2>&-``): put /dev/null there, so writes go nowhere, not to a file."""
     global stdout_closed

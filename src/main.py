@@ -13,12 +13,9 @@ from typing import Any
 
 import click
 
-from . import (
-    early,
-    tuning,  # noqa: F401  (first: it sets up the runtime before polars is imported)
-)
+from . import tuning  # noqa: F401  (first: it sets up the runtime before polars is imported)
 from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
-from .early import MEMORY_HINT, out_of_memory
+from .early import MEMORY_HINT, out_of_memory, stdout_was_closed
 from .generator import EventGenerator, new_seed
 from .output.files import FolderLock, WriteFailed
 from .output.manifest import check_new_run, record_run, run_record
@@ -129,12 +126,13 @@ def _iso(instant: datetime) -> str:
 
 def _generate(flags: dict[str, Any]) -> int:
     # First: from here on a signal asks the run to stop (before, src.early ends the process quietly).
+    _Stop.requested, _Stop.signum = False, 0
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _Stop.handle)
     settings = load_settings(flags)
     writes_files = settings.output in ("file", "both")
     dir_name = "--output-dir" if flags.get("output_dir") else "OUTPUT_DIR"
-    if settings.output == "stdout" and (early.stdout_closed or sys.stdout is None):
+    if settings.output == "stdout" and (stdout_was_closed() or sys.stdout is None):
         raise SettingsError("--output=stdout: standard output is closed; give the run somewhere to write")
     if writes_files:
         check_output_dir(settings.output_dir, dir_name)
