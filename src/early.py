@@ -40,9 +40,20 @@ def _quiet() -> bool:
     return "-q" in argv or "--quiet" in argv
 
 
+def signalled() -> int:
+    """The signal that came before the run's own handlers took over, or 0.
+
+    The handler raises SystemExit, but Python drops an exception raised where it cannot be
+    passed on (a finaliser, a library's callback); the run checks this as it starts.
+    """
+    return _signalled
+
+
 def _stop_now(signum: int, frame: FrameType | None) -> None:
     """Before a run has started: end the process quietly, nothing written."""
     global _signalled
+    if _signalled:
+        raise SystemExit(128 + _signalled)
     _signalled = signum
     if not _quiet():
         what = "" if "report" in getattr(sys, "orig_argv", sys.argv) else " before any event was written"
@@ -98,6 +109,12 @@ def _reopen_closed_streams() -> None:
         stdout_closed = stdout_closed or fd == 1
 
 
+def _unraisablehook(unraisable: sys.UnraisableHookArgs) -> None:
+    if _signalled and isinstance(unraisable.exc_value, SystemExit):
+        return  # our own quiet stop, raised where Python could not pass it on: signalled() tells the run
+    sys.__unraisablehook__(unraisable)
+
+
 def install() -> None:
     """Install the quiet signal handlers and the one-line memory errors, once, if this is the command line."""
     global _installed
@@ -116,3 +133,4 @@ def install() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stop_now)
     sys.excepthook = _excepthook
+    sys.unraisablehook = _unraisablehook

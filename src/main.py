@@ -15,7 +15,7 @@ import click
 
 from . import tuning  # noqa: F401  (first: it sets up the runtime before polars is imported)
 from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
-from .early import MEMORY_HINT, out_of_memory, stdout_was_closed
+from .early import MEMORY_HINT, out_of_memory, signalled, stdout_was_closed
 from .generator import EventGenerator, new_seed
 from .output.files import FolderLock, WriteFailed
 from .output.manifest import check_new_run, record_run, run_record
@@ -129,6 +129,8 @@ def _generate(flags: dict[str, Any]) -> int:
     _Stop.requested, _Stop.signum = False, 0
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _Stop.handle)
+    if signalled():  # a signal while starting whose SystemExit Python dropped (src.early said so already)
+        return 128 + signalled()
     settings = load_settings(flags)
     writes_files = settings.output in ("file", "both")
     dir_name = "--output-dir" if flags.get("output_dir") else "OUTPUT_DIR"

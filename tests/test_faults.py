@@ -250,11 +250,12 @@ class TestSignals:
             time.sleep(delay)
             run.send_signal(signum)
             _, err = run.communicate(timeout=120)
-            assert "Traceback" not in err, err
-            assert run.returncode in (0, 128 + signum), (delay, run.returncode, err)
+            assert "Traceback" not in err and "ignored" not in err, err
+            # -signum: the signal came as Python was exiting after the run had ended (it resets its handlers then).
+            assert run.returncode in (0, 128 + signum, -signum), (delay, run.returncode, err)
             events = _assert_whole_json_lines(directory) if directory.exists() else {t: [] for t in EVENT_TYPES}
             counts = {t: len(v) for t, v in events.items()}
-            if run.returncode == 0:
+            if run.returncode in (0, -signum):
                 assert counts == _summary_counts(err), err
                 assert counts == json.loads((directory / "manifest.json").read_text())["counts"]
                 outcomes.append("stopped")
