@@ -18,7 +18,7 @@ from .config import Settings, SettingsError, check_output_dir, load_settings, re
 from .early import MEMORY_HINT, out_of_memory, signalled, stdout_was_closed
 from .generator import EventGenerator, new_seed
 from .output.files import FolderLock, WriteFailed
-from .output.manifest import check_new_run, record_run, run_record
+from .output.manifest import begin_run, check_new_run, record_run, run_record
 from .progress import Progress, thousands
 from .publishers import (
     FilePublisher,
@@ -166,6 +166,7 @@ def _generate(flags: dict[str, Any]) -> int:
             for event_type, removed in file_publisher.repaired.items():
                 path = file_publisher.paths[event_type]
                 _say(settings, f"repaired {path}: removed a partial last line ({removed} bytes)")
+            begin_run(file_publisher, settings, seed, None if live else (_iso(start), _iso(end)))
             publishers.append(file_publisher)
             outputs.append("files: " + ", ".join(str(p) for p in file_publisher.paths.values()))
     except BaseException:

@@ -208,6 +208,9 @@ class TestKill:
                 result = run_cli("--count", "1000", "--seed", "9", "--end", "2026-04-01", "-q",
                                  env={"OUTPUT_DIR": str(directory)})  # fmt: skip
                 assert result.returncode == 0, result.stderr
+                # The killed run is listed in the manifest by this one: its totals are the lines on disk.
+                totals = json.loads((directory / "manifest.json").read_text())["totals_in_files"]
+                assert totals == {t: len(_whole_lines(directory / file_name(t))) for t in EVENT_TYPES}
             elif directory.exists():
                 FilePublisher(directory).close()
             if directory.exists():

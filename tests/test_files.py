@@ -13,8 +13,9 @@ from src.config import load_settings
 from src.generator import EventGenerator
 from src.main import main
 from src.models import EVENT_TYPES, file_name
-from src.output import files
+from src.output import files, manifest
 from src.output.files import LOCK_NAME, FilePublisher, FolderBusy, FolderLock, FolderUnusable, WriteFailed
+from src.output.manifest import begin_run
 from src.runner import run_batch
 
 ARGS = ["--count", "3000", "--seed", "11", "--end", "2026-03-01", "-q"]
@@ -99,6 +100,35 @@ class TestRepeatedRuns:
         assert main([*live, "--output-dir", str(tmp_path)]) == 2
         assert main([*live[:-2], "5", "-q", "--output-dir", str(tmp_path)]) == 0
 
+    def test_a_killed_run_is_listed_by_the_next_and_cannot_be_repeated(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A run that dies before its manifest: the next run lists its lines, and refuses its seed again."""
+        assert main([*ARGS, "--output-dir", str(tmp_path)]) == 0
+        settings = load_settings({"event_count": 5000, "seed": 21, "window_end": "2026-03-01", "output_dir": tmp_path})
+        start, end = settings.window()
+        publisher = FilePublisher(tmp_path)
+        begin_run(publisher, settings, 21, ("2026-02-22T00:00:00Z", "2026-03-01T00:00:00Z"))
+        run_batch(EventGenerator(settings, 21), [publisher], 5000, start, end)
+        publisher._close_fds()  # what SIGKILL leaves: lines, a "running" note, no manifest entry
+        publisher.lock.release()
+        assert (
+            main(["--count", "5000", "--seed", "21", "--end", "2026-03-01", "-q", "--output-dir", str(tmp_path)]) == 2
+        )
+        assert "already in these files" in capsys.readouterr().err
+        assert (
+            main(["--count", "1000", "--seed", "22", "--end", "2026-03-01", "-q", "--output-dir", str(tmp_path)]) == 0
+        )
+        manifest = json.loads((tmp_path / "manifest.json").read_text())
+        assert {t: len(lines) for t, lines in _lines(tmp_path).items()} == manifest["totals_in_files"]
+        assert [(run["seed"], run.get("killed", False)) for run in manifest["runs"]] == [
+            (11, False),
+            (21, True),
+            (22, False),
+        ]
+        assert sum(manifest["runs"][1]["counts"].values()) == 5000
+        assert "running" not in manifest
+
     def test_an_unreadable_manifest_is_not_appended_to(self, tmp_path: Path) -> None:
         """A manifest that does not parse: what the files hold is unknown, so appending is refused."""
         assert main([*ARGS, "--output-dir", str(tmp_path)]) == 0
@@ -157,13 +187,23 @@ class TestWriteErrors:
         assert main([*ARGS, "--output-dir", str(tmp_path)]) == 0
         before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
+        real, calls = manifest.write_atomically, []
+
         def refuse(path: Path, data: bytes) -> None:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            calls.append(path)
+            if len(calls) == 2:  # the first is the run's "running" note; the second its manifest
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real(path, data)
 
         monkeypatch.setattr("src.output.manifest.write_atomically", refuse)
         assert main(["--count", "5000", "--seed", "9", "-q", "--output-dir", str(tmp_path)]) == 1
         assert "taken out of the files again" in capsys.readouterr().err
-        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+        after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        assert {k: v for k, v in after.items() if k != "manifest.json"} == {
+            k: v for k, v in before.items() if k != "manifest.json"
+        }
+        old, new = (json.loads(d["manifest.json"]) for d in (before, after))
+        assert new["runs"] == old["runs"] and new["totals_in_files"] == old["totals_in_files"]
 
 
 class TestPublisher:

@@ -205,6 +205,7 @@ class FilePublisher:
         """Take the folder's lock (unless ``lock`` is given, held by the caller) and open the three files."""
         self._own_lock = lock is None
         self.directory = directory
+        self.overwrite = overwrite
         self.lock = lock if lock is not None else FolderLock(directory, name)
         self.paths = {event_type: directory / file_name(event_type) for event_type in EVENT_TYPES}
         self.repaired: dict[str, int] = {}
@@ -253,6 +254,11 @@ class FilePublisher:
                 self.lock.release()
             raise
         self._initial = dict(self._sizes)
+
+    @property
+    def sizes_at_start(self) -> dict[str, int]:
+        """Each file's size in bytes when this run opened it (after the repair)."""
+        return dict(self._initial)
 
     def write(self, batch: EncodedBatch) -> None:
         """Write the batch to the three files, a slice of event time at a time; all of it, or none of it.

@@ -48,6 +48,9 @@ NOT_EVENT_SETTINGS = {
 }  # fmt: skip
 
 
+RUNNING = "running"  # in manifest.json while a run appends: seed, window and the files' sizes before it
+
+
 class RepeatedRun(SettingsError):
     """A run whose events are already in the folder's files; one line for the user."""
 
@@ -80,21 +83,27 @@ def check_new_run(
     go or how fast); it would write the same event ids again. In continuous mode the seed
     alone decides the ids, whatever the wall-clock window or rate, so a seed already used
     for continuous traffic here is refused. Raises :class:`RepeatedRun`, or
-    :class:`SettingsError` when a manifest is there but cannot be read. Call it under the
-    folder's lock, and only when appending.
+    :class:`SettingsError` when a manifest is there but cannot be read. A run killed while
+    appending is listed first (:func:`account_for_killed_run`). Call it under the folder's
+    lock, and only when appending.
     """
     path = directory / MANIFEST
     if not path.exists():
         return
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        runs = list(document.get("runs", []))
-        runs.append(document)  # manifests of earlier versions only give the last run's window and settings here
-    except (OSError, ValueError, AttributeError, TypeError):
+        if not isinstance(document, dict) or not isinstance(document.get("runs", []), list):
+            raise ValueError("not a manifest")
+    except (OSError, ValueError):
         raise SettingsError(
             f"{name}={directory}: {MANIFEST} cannot be read, so what the files hold is unknown; "
             "move it away or use --overwrite"
         ) from None
+    try:
+        account_for_killed_run(directory, document)
+    except OSError as exc:
+        raise WriteFailed(path, exc, "; nothing was written") from None
+    runs = [*document.get("runs", []), document]  # manifests of earlier versions give the last run's window here
     digest = settings_digest(settings_record(settings))
     for run in runs:
         if not isinstance(run, dict) or run.get("seed") != seed or run.get("mode") != settings.mode:
@@ -114,6 +123,67 @@ def check_new_run(
                 f"is already in these files ({when}); its events would be there twice: use --overwrite to "
                 "replace the files, or another --seed"
             )
+
+
+def _lines_after(path: Path, offset: int) -> int:
+    """Whole lines in ``path`` after byte ``offset`` (0 if it is not there)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 22), b""))
+    except FileNotFoundError:
+        return 0
+
+
+def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[str, Any] | None:
+    """If a run was killed while appending (its ``running`` note is still in ``document``), list it under ``runs``.
+
+    Its lines are those after the sizes it noted, so ``totals_in_files`` stays true and the
+    same seeded run is refused as a repeat. Rewrites the manifest (under the lock); returns
+    the killed run's entry, or None.
+    """
+    note = document.get(RUNNING)
+    if not isinstance(note, dict):
+        return None
+    sizes = note.get("sizes", {})
+    counts = {t: _lines_after(directory / file_name(t), int(sizes.get(t, 0))) for t in EVENT_TYPES}
+    keys = ("seed", "mode", "window_start", "window_end", "settings_digest")
+    entry = {**{k: note[k] for k in keys if k in note}, "written_at": note.get("started_at"), "counts": counts}
+    entry.update(interrupted=True, killed=True)
+    runs = list(document.get("runs", []))
+    if sum(counts.values()):
+        runs.append(entry)
+    del document[RUNNING]
+    document["runs"] = runs
+    document["totals_in_files"] = {t: sum(run["counts"].get(t, 0) for run in runs) for t in EVENT_TYPES}
+    write_atomically(directory / MANIFEST, (json.dumps(document, indent=2) + "\n").encode())
+    return entry if sum(counts.values()) else None
+
+
+def begin_run(publisher: FilePublisher, settings: Settings, seed: int, window: tuple[str, str] | None) -> None:
+    """Note in the manifest that a run starts appending: its seed, window and the files' sizes before it.
+
+    A run killed before it writes its manifest is then listed by the next run (see
+    :func:`account_for_killed_run`). An ``--overwrite`` run notes nothing: killed, a batch
+    run leaves the old files. Raises WriteFailed when the note cannot be written (nothing is written then).
+    """
+    if publisher.overwrite:
+        return
+    path = publisher.directory / MANIFEST
+    try:
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"runs": []}
+        document[RUNNING] = {
+            "seed": seed,
+            "mode": settings.mode,
+            **({"window_start": window[0], "window_end": window[1]} if window else {}),
+            "settings_digest": settings_digest(settings_record(settings)),
+            "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "sizes": publisher.sizes_at_start,
+        }
+        write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
+    except (OSError, ValueError) as exc:
+        error = exc if isinstance(exc, OSError) else OSError(0, str(exc))
+        raise WriteFailed(path, error, "; nothing was written") from None
 
 
 def true_parameters(settings: Settings, model: SessionModel) -> dict[str, Any]:
