@@ -196,7 +196,7 @@ class TestKill:
             directory = tmp_path / f"try{attempt}"
             run = _start("--count", str(self.COUNT), "--seed", str(100 + attempt), "--end", END, "--days", str(DAYS),
                          "-q", "--output-dir", str(directory))  # fmt: skip
-            time.sleep(rng.uniform(0.3, 4.0))
+            time.sleep(rng.uniform(0.3, 3.0))
             run.kill()
             run.communicate()
             lines = {t: _whole_lines(directory / file_name(t)) for t in EVENT_TYPES}
@@ -237,12 +237,12 @@ class TestKill:
 
 
 class TestSignals:
-    TRIES = 14
+    TRIES = 12
 
     def test_sigterm_and_sigint_at_random_points_end_quietly(self, tmp_path: Path) -> None:
         """Before the run starts: exit 130/143, nothing written; after: exit 0, summary = lines = manifest."""
         rng = random.Random(8)
-        delays = [0.15, 0.3, 0.5, 0.7, 0.9] + [rng.uniform(1.0, 4.0) for _ in range(self.TRIES - 5)]
+        delays = [0.15, 0.3, 0.5, 0.7, 0.9] + [rng.uniform(1.0, 3.0) for _ in range(self.TRIES - 5)]
         outcomes = []
         for attempt, delay in enumerate(delays):
             signum = (signal.SIGTERM, signal.SIGINT)[attempt % 2]
@@ -287,8 +287,9 @@ class TestSignals:
             run.send_signal(signal.SIGINT)
             _, err = run.communicate(timeout=120)
             assert "Traceback" not in err, err
-            assert run.returncode in (0, 130), err
-            if run.returncode == 0 or (tmp_path / "report.json").exists():
+            # -SIGINT: the signal came as Python was exiting after the report was written.
+            assert run.returncode in (0, 130, -signal.SIGINT), err
+            if run.returncode != 130 or (tmp_path / "report.json").exists():
                 json.loads((tmp_path / "report.json").read_text())  # whole, never cut
             if (tmp_path / "report.html").exists():
                 assert (tmp_path / "report.html").read_text().rstrip().endswith("</html>")
