@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .early import install as _install_early
+
+# First thing of `python -m src.main`, before any heavy import: quiet signals, one-line memory errors.
+_install_early()
+
 __version__ = "0.2.0"
 __all__ = ["GenerateResult", "Settings", "SettingsError", "__version__", "generate", "load_settings"]
 

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
+from .early import MEMORY_HINT, out_of_memory
 from .generator import EventGenerator, new_seed
-from .output.manifest import run_record, write_manifest
-from .output.users import write_users
+from .models import EVENT_TYPES
+from .output.files import FolderLock, WriteFailed
+from .output.manifest import begin_run, check_new_run, record_run, run_record
+from .output.users import USERS_FILE, write_users
 from .progress import Progress, thousands
 from .publishers import FilePublisher, Publisher, RedisPublisher, RedisUnavailable, StreamPublisher, redis_client
 from .runner import ENCODE_THREADS, RunResult, events_per_second, run_batch, run_live
@@ -55,6 +58,8 @@ class GenerateResult:
     """Why the run stopped before its end (Redis lost or refusing); the events counted were delivered."""
     reader_gone: bool = False
     """Standard output was closed by its reader (``| head``): the run stopped quietly."""
+    started: bool = True
+    """False when a stop was asked for before any event was generated: nothing was written."""
 
     @property
     def total(self) -> int:
@@ -154,6 +159,7 @@ def generate(
     progress: TextIO | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     stdout: BinaryIO | None = None,
+    dir_name: str = "OUTPUT_DIR",
     **overrides: Any,
 ) -> GenerateResult:
     """Run the generator as the command does: files (with ``manifest.json``), standard output or Redis.
@@ -173,28 +179,47 @@ def generate(
     say = log or (lambda message: None)
     writes_files = settings.output in ("file", "both")
     if writes_files:
-        check_output_dir(settings.output_dir)
+        check_output_dir(settings.output_dir, dir_name)
     redis = connect_redis(settings) if settings.output in ("redis", "both") else None
     seed = settings.seed if settings.seed is not None else new_seed()
     live = settings.mode == "continuous"
     if live:
         length = f"for {settings.duration:g} s" if settings.duration else "until stopped (Ctrl-C)"
         where = f"continuous at {thousands(settings.events_per_second)} events/s {length}"
+        start = end = datetime.now(UTC)
     else:
         start, end = settings.window()
         where = f"window {start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}"
+    window = None if live else (_iso(start), _iso(end))
     what = "" if live else f"{thousands(settings.event_count)} events, "
-    say(f"generating {what}seed {seed}, {where}")
-
-    generator = EventGenerator(settings, seed)
+    # One writer per folder, and not the same run twice: refused before anything in the folder is touched.
+    lock = FolderLock(settings.output_dir, dir_name) if writes_files else None
     publishers: list[Publisher] = []
     files: dict[str, Path] = {}
-    if writes_files:
-        file_publisher = FilePublisher(settings.output_dir, overwrite=settings.overwrite)
-        for event_type, removed in file_publisher.repaired.items():
-            say(f"repaired {file_publisher.paths[event_type]}: removed a partial last line ({removed} bytes)")
-        publishers.append(file_publisher)
-        files = dict(file_publisher.paths)
+    file_publisher: FilePublisher | None = None
+    try:
+        if lock is not None and not settings.overwrite:
+            check_new_run(settings.output_dir, settings, seed, window, dir_name)
+        say(f"generating {what}seed {seed}, {where}")
+        generator = EventGenerator(settings, seed)
+        if should_stop():
+            if lock is not None:
+                lock.release()
+            return GenerateResult(seed, settings.mode, settings.output, dict.fromkeys(EVENT_TYPES, 0), 0.0, True,
+                                  start, end, where, started=False)  # fmt: skip
+        if lock is not None:
+            file_publisher = FilePublisher(
+                settings.output_dir, overwrite=settings.overwrite, lock=lock, replace_at_end=not live, name=dir_name
+            )
+            for event_type, removed in file_publisher.repaired.items():
+                say(f"repaired {file_publisher.paths[event_type]}: removed a partial last line ({removed} bytes)")
+            begin_run(file_publisher, settings, seed, window)
+            publishers.append(file_publisher)
+            files = dict(file_publisher.paths)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     if redis is not None:
         publishers.append(redis)
     if settings.output == "stdout":
@@ -213,6 +238,7 @@ def generate(
     began = datetime.now(UTC)
     result = RunResult(seed=seed)
     failure: str | None = None
+    files_failed = False  # a write error or no memory: an --overwrite run's new files are dropped
     reader_gone = False
     try:
         if live:
@@ -241,32 +267,55 @@ def generate(
             )
     except RedisUnavailable as exc:
         failure = str(exc)
+    except WriteFailed as exc:
+        failure, files_failed = str(exc), True
+    except (MemoryError, RuntimeError) as exc:
+        files_failed = True
+        if not out_of_memory(exc):
+            raise
+        failure = f"out of memory after {thousands(result.total)} events ({type(exc).__name__}); {MEMORY_HINT}"
     except BrokenPipeError:
         # A reader such as `head` closed standard output: stop quietly, as Unix tools do.
         reader_gone = True
         if stdout is None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BaseException:
+        files_failed = True  # a bug: an --overwrite run's new files are dropped, the old ones stay
+        if lock is not None:
+            lock.release()
+        raise
     finally:
         bar.close()
         for publisher in publishers:
             try:
-                publisher.close()
-            except RedisUnavailable as exc:
+                if files_failed and isinstance(publisher, FilePublisher):
+                    publisher.discard()
+                else:
+                    publisher.close()
+            except (RedisUnavailable, WriteFailed) as exc:
                 failure = failure or str(exc)
             except BrokenPipeError:
                 reader_gone = True
     if live:
         start, end = began, datetime.now(UTC)
     manifest = users_file = None
-    if writes_files:
+    if lock is not None and file_publisher is not None:
         span: dict[str, Any] = {"window_start": _iso(start), "window_end": _iso(end)}
         if live:
             span["rate"] = settings.events_per_second
         special = [] if live else generator.special_days()
         record = run_record(settings, seed, result.counts, span, result.interrupted or bool(failure), special)
-        manifest = write_manifest(settings.output_dir, record, overwrite=settings.overwrite)
-        users = generator.live_users() if live else generator.users
-        users_file = write_users(settings.output_dir, users, generator.cities, overwrite=settings.overwrite)
+        try:
+            manifest = record_run(file_publisher, record, overwrite=settings.overwrite)
+            if manifest is not None:
+                users = generator.live_users() if live else generator.users
+                users_file = write_users(settings.output_dir, users, generator.cities, overwrite=settings.overwrite)
+        except WriteFailed as exc:
+            failure = failure or str(exc)
+        except OSError as exc:
+            failure = failure or f"cannot write {settings.output_dir / USERS_FILE}: {exc.strerror or exc}"
+        finally:
+            lock.release()
     return GenerateResult(
         seed=seed,
         mode=settings.mode,

@@ -12,6 +12,8 @@ names the flag or variable, the value given and what is allowed.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import tempfile
 import tomllib
@@ -124,6 +126,8 @@ def _parse_mapping(text: str, keys: tuple[str, ...], word: str, most: float = fl
             values[name] = float(value)
         except ValueError:
             raise ValueError(f"{word} of {name!r} must be a number") from None
+        if not math.isfinite(values[name]):
+            raise ValueError(f"{word} of {name!r} must be a finite number")
         if not 0 <= values[name] <= most:
             raise ValueError(f"{word} of {name!r} must be from 0 to {most:g}")
     return {k: values.get(k, 0.0) for k in keys}
@@ -135,6 +139,8 @@ def _parse_shares(text: str, keys: tuple[str, ...]) -> dict[str, float]:
     total = sum(shares.values())
     if total <= 0:
         raise ValueError("at least one share must be positive")
+    if not math.isfinite(total) or any(v > 0 and v / total == 0 for v in shares.values()):
+        raise ValueError("shares must be numbers of like size whose sum is finite (each at most 1e300)")
     return {k: v / total for k, v in shares.items()}
 
 
@@ -156,6 +162,11 @@ def _parse_weights(text: str, keys: tuple[str, ...]) -> dict[str, float]:
         raise ValueError("at least one weight must be positive")
     return weights
 
+
+# The slowest rate: one event every 100 s. Slower ones would print as 0 events/s and write nothing for hours.
+MIN_RATE = 0.01
+# What a file name may hold where the file system does not say (Linux's NAME_MAX and PATH_MAX).
+NAME_MAX, PATH_MAX = 255, 4096
 
 # Windows must fit in the calendar the encoder writes (days after 1970) with room for trips ahead.
 EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
@@ -226,7 +237,9 @@ class Settings(BaseSettings):
         json_schema_extra={"allowed": "writable directory"},
         description="Directory for the JSONL output files.",
     )
-    events_per_second: float = Field(10.0, gt=0, le=10_000_000, description="Rate of continuous mode, events/s.")
+    events_per_second: float = Field(
+        10.0, ge=MIN_RATE, le=10_000_000, allow_inf_nan=False, description="Rate of continuous mode, events/s."
+    )
     click_through_rate: float = Field(0.30, ge=0, le=1, description="Clicks divided by searches.")
     conversion_rate: float = Field(0.10, ge=0, le=1, description="Conversions divided by clicks.")
     user_pool_size: int = Field(
@@ -250,12 +263,14 @@ class Settings(BaseSettings):
         json_schema_extra={"allowed": "text"},
         description="Streams are <prefix>:<event type>.",
     )
-    stream_maxlen: int = Field(100_000, ge=0, description="Approximate length cap per stream (MAXLEN ~); 0 for none.")
+    stream_maxlen: int = Field(
+        100_000, ge=0, le=2**63 - 1, description="Approximate length cap per stream (MAXLEN ~); 0 for none."
+    )
     redis_buffer_events: int = Field(
-        200_000, ge=1000, description="Events held while Redis is away; generation pauses when full."
+        200_000, ge=1000, le=100_000_000, description="Events held while Redis is away; generation pauses when full."
     )
     redis_retry_seconds: float = Field(
-        300.0, gt=0, description="How long to retry a lost Redis before failing the run."
+        300.0, gt=0, le=1e9, allow_inf_nan=False, description="How long to retry a lost Redis before failing the run."
     )
 
     # Run shape.
@@ -264,7 +279,9 @@ class Settings(BaseSettings):
         "file", description="file, redis, stdout (alias console) or both (file and redis)."
     )
     event_count: int = Field(10_000, ge=1, le=10_000_000_000, description="Events in a batch run, over all types.")
-    batch_rate: float | None = Field(None, gt=0, le=10_000_000, description="Pace a batch run at this many events/s.")
+    batch_rate: float | None = Field(
+        None, ge=MIN_RATE, le=10_000_000, allow_inf_nan=False, description="Pace a batch run at this many events/s."
+    )
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="Seed for a reproducible run; random if unset.")
     window_start: datetime | None = Field(
         None,
@@ -351,6 +368,28 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expected a URL starting with redis://, rediss:// or unix://")
+        if value is not None:
+            _check_url(value)
+        return value
+
+    @field_validator("redis_host")
+    @classmethod
+    def _redis_host(cls, value: str) -> str:
+        _check_host(value)
+        return value
+
+    @field_validator("output_dir", mode="before")
+    @classmethod
+    def _output_dir(cls, value: Any) -> Any:
+        if isinstance(value, str | Path):
+            _check_path(str(value))
+        return value
+
+    @field_validator("stream_prefix")
+    @classmethod
+    def _stream_prefix(cls, value: str) -> str:
+        if len(value.encode("utf-8", "surrogateescape")) > 1000:
+            raise ValueError("must be at most 1,000 bytes")
         return value
 
     @field_validator("mode", mode="before")
@@ -392,6 +431,17 @@ class Settings(BaseSettings):
     def _window_order(self) -> Settings:
         if self.window_start and self.window_end and self.window_start >= self.window_end:
             raise ValueError("window_start: must be before the end of the window")
+        if self.mode == "batch":
+            # The window --days gives must lie in the same bounds as --start and --end.
+            start, end = self.window()
+            field = "window_days"
+            if "window_days" not in self.model_fields_set:
+                field = "window_end" if self.window_end is not None else "window_start"
+            if start < EARLIEST or end > LATEST:
+                raise ValueError(
+                    f"{field}: gives the window {start:%Y-%m-%d} to {end:%Y-%m-%d}; a window must lie between "
+                    f"{EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+                )
         return self
 
     # Derived views of the "key=value" settings, read once they are known to be valid.
@@ -531,6 +581,12 @@ def load_settings(overrides: dict[str, Any] | None = None, config: Path | str | 
     flag or variable, the value and what is allowed.
     """
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    # env_ignore_empty reads an empty variable as unset; an empty OUTPUT_DIR must not mean the default.
+    empty = [
+        k for k, v in os.environ.items() if k.upper() in ("OUTPUT_DIR", ENV_PREFIX + "OUTPUT_DIR") and not v.strip()
+    ]
+    if "output_dir" not in given and empty:
+        raise SettingsError(f"{empty[0]}={os.environ[empty[0]]}: must not be empty; give a directory, or unset it")
     path = Path(config) if config is not None else config_file()
     if path is not None:
         check_config_file(path, "--config" if config is not None else CONFIG_VARIABLE)
@@ -541,8 +597,9 @@ def load_settings(overrides: dict[str, Any] | None = None, config: Path | str | 
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else ""
         message = _describe(error)
-        if not field and message.startswith("window_start: "):
-            field, message = "window_start", message.removeprefix("window_start: ")
+        head, _, rest = message.partition(": ")
+        if not field and head in Settings.model_fields:
+            field, message = head, rest
         if field in PROBABILITIES and error["type"] != "value_error":
             message = "must be a probability between 0 and 1"
         source = source_of(field, path)
@@ -553,15 +610,102 @@ def load_settings(overrides: dict[str, Any] | None = None, config: Path | str | 
         elif source is not None:
             name, value = source
         else:
-            name, value = env_name(field), ""
+            name = env_name(field)
+            value = next((v for k, v in os.environ.items() if k.upper() == name), "")  # names are case-insensitive
         if isinstance(value, datetime):
             value = value.isoformat()
         if field in SECRETS:
             value = redis_address(str(value)) if field == "redis_url" else "***"
-        raise SettingsError(f"{name}={value}: {message}") from None
+        raise SettingsError(f"{name}={_shown(value)}: {message}") from None
 
 
 SECRETS = {"redis_url", "redis_password"}
+
+
+def _shown(value: Any, most: int = 120) -> str:
+    """A value as a message shows it: on one line (control characters escaped) and at most ``most`` characters."""
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= most else f"{text[:most]}... ({len(text):,} characters)"
+
+
+HOST_RULE = "expected a host name (labels of 1 to 63 letters, digits or hyphens) or an IP address"
+
+
+def _check_host(host: str) -> None:
+    """Raise ValueError unless ``host`` is an IP address or a host name a resolver accepts (checked offline)."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(
+            "expected a host name (labels of 1 to 63 letters, digits or hyphens) or an IP address"
+        ) from None
+    name = ascii_name[:-1] if ascii_name.endswith(".") else ascii_name
+    labels = name.split(".")
+    if (
+        not name
+        or len(name) > 253
+        or any(not 1 <= len(label) <= 63 for label in labels)
+        or any(not all(c.isalnum() or c in "-_" for c in label) or label.startswith("-") for label in labels)
+    ):
+        raise ValueError(HOST_RULE)
+
+
+def _check_url(url: str) -> None:
+    """Raise ValueError unless ``url``'s host, port and database can be used (checked offline)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError("expected redis://host:port/db with a port from 1 to 65535") from None
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("expected unix:///path/to/redis.sock")
+        _check_path(parts.path)
+        return
+    if parts.hostname:
+        _check_host(parts.hostname)
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError("expected a port from 1 to 65535")
+    db = parts.path.strip("/")
+    if db and not (db.isdigit() and int(db) <= 1023):
+        raise ValueError("expected a database number from 0 to 1023 after the host")
+
+
+def _check_path(text: str) -> None:
+    """Raise ValueError unless ``text`` is a path the file system can hold: not empty, no NUL, names not too long."""
+    if not text.strip():
+        raise ValueError("must not be empty; give a directory")
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL character")
+    path = Path(text)
+    probe = path if path.is_absolute() else Path.cwd() / path
+    while True:
+        try:
+            if probe.exists():
+                break
+        except OSError:
+            pass
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    try:
+        name_max = os.pathconf(probe, "PC_NAME_MAX")
+        path_max = os.pathconf(probe, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        name_max, path_max = NAME_MAX, PATH_MAX
+    for part in path.parts:
+        size = len(part.encode("utf-8", "surrogateescape"))
+        if size > name_max:
+            raise ValueError(f"a name in it is {size} bytes long; the file system allows {name_max}")
+    if len(os.fsencode(path.absolute())) + 40 > path_max:
+        raise ValueError(f"is too long for the file system (at most {path_max - 40} bytes with room for file names)")
 
 
 def redis_address(url: str) -> str:

@@ -20,7 +20,9 @@ from . import (
 )
 from .api import GenerateResult, generate
 from .config import Settings, SettingsError, check_output_dir, load_settings, source_of
+from .early import MEMORY_HINT, signalled, stdout_was_closed
 from .flag_rules import check_flags, check_summary_json
+from .output.files import WriteFailed
 from .progress import thousands
 
 EXAMPLES = """
@@ -47,10 +49,12 @@ class _Stop:
     """Set by SIGINT or SIGTERM: the run stops at the next batch and flushes what it made."""
 
     requested = False
+    signum = 0
 
     @classmethod
     def handle(cls, signum: int, frame: FrameType | None) -> None:
         cls.requested = True
+        cls.signum = cls.signum or signum
 
 
 def _say(settings: Settings, message: str) -> None:
@@ -88,6 +92,12 @@ def _given(ctx: click.Context) -> dict[str, str]:
 
 
 def _generate(ctx: click.Context, flags: dict[str, Any]) -> int:
+    # First: from here on a signal asks the run to stop (before, src.early ends the process quietly).
+    _Stop.requested, _Stop.signum = False, 0
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _Stop.handle)
+    if signalled():  # a signal while starting whose SystemExit Python dropped (src.early said so already)
+        return 128 + signalled()
     config, summary_json, rate = flags.pop("config"), flags.pop("summary_json"), flags.pop("rate")
     flags["events_per_second"] = rate
     flags["batch_rate"] = rate
@@ -98,17 +108,21 @@ def _generate(ctx: click.Context, flags: dict[str, Any]) -> int:
         click.echo(f"warning: {warning}", err=True)
     if summary_json:
         check_summary_json(settings)
+    if settings.output == "stdout" and (stdout_was_closed() or sys.stdout is None):
+        raise SettingsError("--output=stdout: standard output is closed; give the run somewhere to write")
+    dir_name = _name_of("output_dir", flags, "--output-dir", config)
     if settings.output in ("file", "both"):
-        check_output_dir(settings.output_dir, _name_of("output_dir", flags, "--output-dir", config))
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _Stop.handle)
+        check_output_dir(settings.output_dir, dir_name)
     result = generate(
         settings,
         log=None if settings.quiet else lambda message: click.echo(message, err=True),
         progress=None if settings.quiet else sys.stderr,
         should_stop=lambda: _Stop.requested,
+        dir_name=dir_name,
     )
+    if not result.started:
+        _say(settings, f"stopped by {signal.Signals(_Stop.signum).name} before any event was written")
+        return 128 + _Stop.signum
     if result.reader_gone:
         return 0
     _say(settings, _summary(result))
@@ -192,7 +206,7 @@ def _generation_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--workers",
             metavar="N",
-            help=f"Processes generating a batch run's shards. {_setting_hint('workers', "the machine's cores")}",
+            help=f"Processes generating a batch run's shards. {_setting_hint('workers', 'all cores')}",
         ),
         click.option(
             "--duration",
@@ -341,6 +355,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except WriteFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    except MemoryError:
+        click.echo(f"error: out of memory; {MEMORY_HINT}", err=True)
+        return 1
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        return 1
     return int(code or 0)
 
 

@@ -20,7 +20,7 @@ BAR_INTERVAL = 1.0  # seconds between refreshes of the figures beside the bar
 
 def thousands(n: float) -> str:
     """A count with thousands separators."""
-    return f"{n:,.0f}"
+    return f"{n:,.0f}" if n >= 10 or n == 0 or n != n else f"{n:.2g}"  # a rate of 0.5/s is not "0"
 
 
 class Progress:

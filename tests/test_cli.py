@@ -288,7 +288,7 @@ class TestConventions:
         for name, shown in hints:
             default = Settings.model_fields[name.lower()].default
             if default is None:
-                assert shown in ("unset", "random", "end - days", "this hour", "until Ctrl-C", "the machine's cores"), (
+                assert shown in ("unset", "random", "end - days", "this hour", "until Ctrl-C", "all cores"), (
                     name,
                     shown,
                 )

@@ -6,6 +6,7 @@ the report reads them as its targets.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, redis_address
+from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, SettingsError, redis_address
 from ..models import EVENT_TYPES, file_name
 from ..reference import CHANNELS
 from ..simulation import calendar
@@ -36,9 +37,25 @@ from ..simulation.sessions import (
     funnel_rates,
 )
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
+from .files import FilePublisher, WriteFailed, write_atomically
 from .users import USERS_FILE
 
 MANIFEST = "manifest.json"
+
+# Settings that say where events go, how fast, or over which window (compared on its own), not which
+# events a seed gives: a run's identity leaves them out.
+NOT_EVENT_SETTINGS = {
+    "OUTPUT_DIR", "OVERWRITE", "QUIET", "OUTPUT", "REDIS_HOST", "REDIS_PORT", "REDIS_URL", "REDIS_PASSWORD",
+    "REDIS_DB", "STREAM_PREFIX", "STREAM_MAXLEN", "REDIS_BUFFER_EVENTS", "REDIS_RETRY_SECONDS", "BATCH_RATE",
+    "EVENTS_PER_SECOND", "WINDOW_START", "WINDOW_END", "WINDOW_DAYS", "DURATION", "MODE", "WORKERS",
+}  # fmt: skip
+
+
+RUNNING = "running"  # in manifest.json while a run appends: seed, window and the files' sizes before it
+
+
+class RepeatedRun(SettingsError):
+    """A run whose events are already in the folder's files; one line for the user."""
 
 
 def settings_record(settings: Settings) -> dict[str, Any]:
@@ -51,6 +68,125 @@ def settings_record(settings: Settings) -> dict[str, Any]:
             value = redis_address(value)
         record[name.upper()] = value
     return record
+
+
+def settings_digest(record: dict[str, Any]) -> str:
+    """A short hash of the settings (by variable name, as in :func:`settings_record`) that decide the events."""
+    shaping = {k: v for k, v in sorted(record.items()) if k not in NOT_EVENT_SETTINGS}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_new_run(
+    directory: Path, settings: Settings, seed: int, window: tuple[str, str] | None, name: str = "OUTPUT_DIR"
+) -> None:
+    """Refuse a run whose events are already in ``directory``'s files, going by its manifest.
+
+    The same run is one with the same mode and seed and, in batch mode, the same window
+    (``window``, ISO strings) and the same settings that shape the events (not where they
+    go or how fast); it would write the same event ids again. In continuous mode the seed
+    alone decides the ids, whatever the wall-clock window or rate, so a seed already used
+    for continuous traffic here is refused. Raises :class:`RepeatedRun`, or
+    :class:`SettingsError` when a manifest is there but cannot be read. A run killed while
+    appending is listed first (:func:`account_for_killed_run`). Call it under the folder's
+    lock, and only when appending.
+    """
+    path = directory / MANIFEST
+    if not path.exists():
+        return
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(document, dict) or not isinstance(document.get("runs", []), list):
+            raise ValueError("not a manifest")
+    except (OSError, ValueError):
+        raise SettingsError(
+            f"{name}={directory}: {MANIFEST} cannot be read, so what the files hold is unknown; "
+            "move it away or use --overwrite"
+        ) from None
+    try:
+        account_for_killed_run(directory, document)
+    except OSError as exc:
+        raise WriteFailed(path, exc, "; nothing was written") from None
+    runs = [*document.get("runs", []), document]  # manifests of earlier versions give the last run's window here
+    digest = settings_digest(settings_record(settings))
+    for run in runs:
+        if not isinstance(run, dict) or run.get("seed") != seed or run.get("mode") != settings.mode:
+            continue
+        when = run.get("written_at", "earlier")
+        if settings.mode == "continuous":
+            raise RepeatedRun(
+                f"{name}={directory}: seed {seed} already wrote continuous traffic to these files ({when}), and a "
+                "seed gives the same event ids every time; use --overwrite to replace the files, or another --seed"
+            )
+        known = run.get("settings_digest")
+        if known is None and isinstance(run.get("settings"), dict):
+            known = settings_digest(run["settings"])
+        if window is not None and (run.get("window_start"), run.get("window_end")) == window and known == digest:
+            raise RepeatedRun(
+                f"{name}={directory}: seed {seed} with these settings and the window {window[0]} to {window[1]} "
+                f"is already in these files ({when}); its events would be there twice: use --overwrite to "
+                "replace the files, or another --seed"
+            )
+
+
+def _lines_after(path: Path, offset: int) -> int:
+    """Whole lines in ``path`` after byte ``offset`` (0 if it is not there)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 22), b""))
+    except FileNotFoundError:
+        return 0
+
+
+def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[str, Any] | None:
+    """If a run was killed while appending (its ``running`` note is still in ``document``), list it under ``runs``.
+
+    Its lines are those after the sizes it noted, so ``totals_in_files`` stays true and the
+    same seeded run is refused as a repeat. Rewrites the manifest (under the lock); returns
+    the killed run's entry, or None.
+    """
+    note = document.get(RUNNING)
+    if not isinstance(note, dict):
+        return None
+    sizes = note.get("sizes", {})
+    counts = {t: _lines_after(directory / file_name(t), int(sizes.get(t, 0))) for t in EVENT_TYPES}
+    keys = ("seed", "mode", "window_start", "window_end", "settings_digest")
+    entry = {**{k: note[k] for k in keys if k in note}, "written_at": note.get("started_at"), "counts": counts}
+    entry.update(interrupted=True, killed=True)
+    runs = list(document.get("runs", []))
+    if sum(counts.values()):
+        runs.append(entry)
+    del document[RUNNING]
+    document["runs"] = runs
+    document["totals_in_files"] = {t: sum(run["counts"].get(t, 0) for run in runs) for t in EVENT_TYPES}
+    write_atomically(directory / MANIFEST, (json.dumps(document, indent=2) + "\n").encode())
+    return entry if sum(counts.values()) else None
+
+
+def begin_run(publisher: FilePublisher, settings: Settings, seed: int, window: tuple[str, str] | None) -> None:
+    """Note in the manifest that a run starts appending: its seed, window and the files' sizes before it.
+
+    A run killed before it writes its manifest is then listed by the next run (see
+    :func:`account_for_killed_run`). An ``--overwrite`` run notes nothing: killed, a batch
+    run leaves the old files. Raises WriteFailed when the note cannot be written (nothing is written then).
+    """
+    if publisher.overwrite:
+        return
+    path = publisher.directory / MANIFEST
+    try:
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"runs": []}
+        document[RUNNING] = {
+            "seed": seed,
+            "mode": settings.mode,
+            **({"window_start": window[0], "window_end": window[1]} if window else {}),
+            "settings_digest": settings_digest(settings_record(settings)),
+            "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "sizes": publisher.sizes_at_start,
+        }
+        write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
+    except (OSError, ValueError) as exc:
+        error = exc if isinstance(exc, OSError) else OSError(0, str(exc))
+        raise WriteFailed(path, error, "; nothing was written") from None
 
 
 def true_parameters(settings: Settings) -> dict[str, Any]:
@@ -162,6 +298,7 @@ def run_record(
     return {
         "seed": seed,
         "written_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "settings_digest": settings_digest(settings_record(settings)),
         "mode": settings.mode,
         **span,
         "counts": counts,
@@ -184,14 +321,48 @@ def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> 
             runs = list(json.loads(path.read_text(encoding="utf-8")).get("runs", []))
         except (OSError, ValueError, AttributeError):
             runs = []
-    keys = ("seed", "written_at", "mode", "window_start", "window_end", "rate", "counts", "interrupted")
+    keys = (
+        "seed",
+        "written_at",
+        "mode",
+        "window_start",
+        "window_end",
+        "rate",
+        "settings_digest",
+        "counts",
+        "interrupted",
+    )
     runs.append({k: record[k] for k in keys if k in record})
     totals = {t: sum(run["counts"].get(t, 0) for run in runs) for t in EVENT_TYPES}
     document = {**record, "totals_in_files": totals, "runs": runs}
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
     return path
+
+
+def record_run(publisher: FilePublisher, record: dict[str, Any], overwrite: bool) -> Path | None:
+    """Write the manifest for what a run left in ``publisher``'s files (after closing it); its path.
+
+    None when the run's new files were dropped (a failed ``--overwrite``): files and manifest
+    are as they were. If the manifest cannot be written, an appending run's lines are taken
+    out of the files again (an overwrite's stale manifest is removed) and WriteFailed raised,
+    so a manifest never says something other than what the files hold.
+    """
+    if publisher.dropped:
+        return None
+    path = publisher.directory / MANIFEST
+    try:
+        return write_manifest(publisher.directory, record, overwrite=overwrite)
+    except OSError as exc:
+        if overwrite:  # the old files are gone (renamed over, or emptied by a live run): so must their manifest be
+            try:
+                path.unlink(missing_ok=True)
+                note = f"; the files hold this run's events and {MANIFEST} was removed"
+            except OSError:
+                note = f"; the files hold this run's events, {MANIFEST} an earlier run's"
+        else:
+            publisher.undo()
+            note = "; this run's lines were taken out of the files again"
+        raise WriteFailed(path, exc, note) from None
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:

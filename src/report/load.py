@@ -9,6 +9,7 @@ turns the result into a self-contained HTML page.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,12 +90,26 @@ def _load(con: duckdb.DuckDBPyConnection, directory: Path, problems: list[dict[s
         path = directory / file_name(event_type)
         raw, table = f"raw_{event_type}", f"j_{event_type}"
         if path.exists() and path.stat().st_size > 0:
-            con.execute(
-                f"""CREATE TABLE {raw} AS SELECT row_number() OVER () AS line_no, line FROM read_csv(?,
+            read = f"""CREATE OR REPLACE TABLE {raw} AS SELECT row_number() OVER () AS line_no, line FROM read_csv(?,
                 columns={{'line': 'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false,
-                auto_detect=false, max_line_size=1048576, strict_mode=false)""",
-                [str(path)],
-            )
+                auto_detect=false, max_line_size=1048576, strict_mode=false OPTIONS)"""
+            try:
+                con.execute(read.replace(" OPTIONS", ""), [str(path)])
+            except duckdb.InvalidInputException as exc:
+                # Bytes that are not UTF-8 (a binary or damaged file): skip those lines, measure the rest.
+                con.execute(read.replace(" OPTIONS", ", ignore_errors=true"), [str(path)])
+                kept = query_one(con, f"SELECT count(*) FROM {raw}")
+                skipped = max(1, _count_lines(path) - kept)
+                first = re.search(r"Line: (\d+)", str(exc))
+                problems.append(
+                    {
+                        "file": path.name,
+                        "line": int(first.group(1)) if first else None,
+                        "problem": f"not JSON: {skipped:,} line(s) not UTF-8 text, skipped "
+                        "(line numbers after the first are off by up to that many)",
+                    }
+                )
+                failures[f"{event_type}_not_text"] = skipped
         else:
             problems.append({"file": path.name, "line": None, "problem": "missing or empty"})
             con.execute(f"CREATE TABLE {raw} (line_no BIGINT, line VARCHAR)")
@@ -153,8 +168,25 @@ def _flatten(con: duckdb.DuckDBPyConnection) -> None:
             UNION ALL SELECT 'conversion', session_id, ts FROM v) e JOIN session_zone z USING (session_id)""")
 
 
+def _count_lines(path: Path) -> int:
+    """Lines in a file, a last one without a line end included."""
+    count, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 22):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
 def check_input(directory: Path, input_name: str = "--input") -> None:
     """ReportError unless ``directory`` is a folder holding at least one of the event files."""
+    try:
+        directory.is_dir() and any((directory / file_name(t)).exists() for t in EVENT_TYPES)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ReportError(
+            f"{input_name}={directory}: cannot be read ({reason.lower()}); point it at a run's OUTPUT_DIR"
+        ) from None
     if not directory.is_dir():
         raise ReportError(f"{input_name}={directory}: not a directory; point it at the OUTPUT_DIR of a run")
     if not any((directory / file_name(t)).exists() for t in EVENT_TYPES):
@@ -171,6 +203,8 @@ def build_report(
     """
     check_input(directory, input_name)
     manifest = read_manifest(directory)
+    if manifest and not (isinstance(manifest.get("settings"), dict) and isinstance(manifest.get("parameters"), dict)):
+        manifest = None  # not a manifest of this generator: measure against the defaults
     # The run's own settings where a manifest says them; load_settings gives a bad value one line, not a traceback.
     settings = load_settings(
         {
@@ -197,6 +231,11 @@ def _measure(
 ) -> dict[str, Any]:
     problems: list[dict[str, Any]] = []
     schema_failures = _load(con, directory, problems)
+    not_text = sum(schema_failures.pop(f"{t}_not_text", 0) for t in EVENT_TYPES)
+    if not query_one(con, "SELECT count(*) FROM j_search"):
+        search = file_name("search")
+        why = next((str(p["problem"]) for p in problems if p["file"] == search), "no line matches the schema")
+        raise ReportError(f"--input={directory}: nothing to measure, not one valid search event in {search} ({why})")
     _flatten(con)
 
     report: dict[str, Any] = {
@@ -209,7 +248,9 @@ def _measure(
     }
     report["lifecycle"] = lifecycle(con, directory, manifest)
     report["integrity"]["schema_failures"] = schema_failures
-    report["integrity"]["malformed_lines"] = sum(1 for p in problems if str(p["problem"]).startswith("not JSON"))
+    report["integrity"]["malformed_lines"] = sum(1 for p in problems if str(p["problem"]).startswith("not JSON")) + max(
+        0, not_text - 1
+    )
     report["problems"] = problems[:200]
     report["manifest"] = _runs(manifest)
     flag(report)

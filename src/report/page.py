@@ -544,6 +544,11 @@ def render(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], html_path: Path, json_path: Path) -> None:
-    """Write the page and the JSON summary of every figure."""
-    html_path.write_text(render(report), encoding="utf-8")
-    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    """Write the page and the JSON summary of every figure, each through a temporary file and a rename.
+
+    A failed write (a full disk) leaves the old files, or none, never an empty or partial one.
+    """
+    from ..output.files import write_atomically
+
+    write_atomically(html_path, render(report).encode("utf-8"))
+    write_atomically(json_path, (json.dumps(report, indent=2, default=str) + "\n").encode("utf-8"))

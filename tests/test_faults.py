@@ -1,0 +1,377 @@
+"""The fault suite (marked ``faults``; `.ci/run` runs it): the experiments of issue 13, repeated, with their figures.
+
+Concurrent writers, a full disk (a 3 MB tmpfs; needs root), SIGKILL at random points of
+batch runs, SIGTERM and SIGINT at random points (the first second included), the report
+on empty, corrupt and binary folders, and memory limits. Every loop is bounded and seeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from src.generator import BATCH_EVENTS
+from src.models import EVENT_TYPES, file_name
+from src.output.files import LOCK_NAME, FilePublisher
+
+from .conftest import ROOT, SETTING_VARIABLES, run_cli
+
+pytestmark = pytest.mark.faults
+
+END = "2026-03-01"
+DAYS = 7
+
+
+def _start(*args: str, env: dict[str, str] | None = None, **popen: object) -> subprocess.Popen[str]:
+    base = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES}
+    return subprocess.Popen(
+        [sys.executable, "-m", "src.main", *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,  # type: ignore[arg-type]
+    )
+
+
+def _whole_lines(path: Path) -> list[bytes]:
+    """The complete lines of a file (a partial last line left out)."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    return data[: data.rfind(b"\n") + 1].splitlines()
+
+
+def _last_time(lines: list[bytes], default: datetime) -> datetime:
+    if not lines:
+        return default
+    stamp = json.loads(lines[-1])["timestamp"]
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _assert_whole_json_lines(directory: Path) -> dict[str, list[dict[str, object]]]:
+    events = {}
+    for event_type in EVENT_TYPES:
+        path = directory / file_name(event_type)
+        data = path.read_bytes() if path.exists() else b""
+        assert not data or data.endswith(b"\n"), f"{path} ends in a partial line"
+        events[event_type] = [json.loads(line) for line in data.splitlines()]
+    return events
+
+
+def _integrity(events: dict[str, list[dict[str, object]]]) -> dict[str, int]:
+    searches = {e["event_id"] for e in events["search"]}
+    clicks = {e["event_id"] for e in events["click"]}
+    every = [e["event_id"] for t in EVENT_TYPES for e in events[t]]
+    return {
+        "dangling_clicks": sum(1 for e in events["click"] if e["search_event_id"] not in searches),
+        "dangling_conversions": sum(1 for e in events["conversion"] if e["click_event_id"] not in clicks),
+        "duplicate_ids": len(every) - len(set(every)),
+    }
+
+
+def _summary_counts(stderr: str) -> dict[str, int] | None:
+    match = re.search(
+        r"(?:wrote|stopped after writing) [\d,]+ events \(([\d,]+) search, ([\d,]+) click, ([\d,]+) conv", stderr
+    )
+    if not match:
+        return None
+    return dict(zip(EVENT_TYPES, (int(g.replace(",", "")) for g in match.groups()), strict=True))
+
+
+class TestConcurrentWriters:
+    def test_a_second_writer_is_refused_and_nothing_is_lost(self, tmp_path: Path) -> None:
+        """Issue 13's round: one long run, three more into the same folder. They are refused; 0 lost, 0 dangling."""
+        first = _start("--count", "600000", "--rate", "60000", "--seed", "500", "--end", END,
+                       "--output-dir", str(tmp_path))  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not (tmp_path / file_name("search")).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        others = [_start("--count", "200000", "--seed", f"60{k}", "--output-dir", str(tmp_path)) for k in (1, 2, 3)]
+        results = [(p.wait(timeout=120), *p.communicate()) for p in others]
+        _, first_err = first.communicate(timeout=300)
+        assert first.returncode == 0, first_err
+        for code, _, err in results:
+            assert code == 2, err
+            assert err.count("\n") == 1, err
+            assert f"{tmp_path}: another run (PID {first.pid})" in err
+        events = _assert_whole_json_lines(tmp_path)
+        counts = {t: len(v) for t, v in events.items()}
+        assert counts == _summary_counts(first_err)
+        assert counts == json.loads((tmp_path / "manifest.json").read_text())["totals_in_files"]
+        assert sum(counts.values()) == 600_000
+        assert _integrity(events) == {"dangling_clicks": 0, "dangling_conversions": 0, "duplicate_ids": 0}
+        assert not (tmp_path / LOCK_NAME).exists()
+
+
+@contextlib.contextmanager
+def _tmpfs(path: Path, size: str = "3m") -> Iterator[Path]:
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root, as CI has): {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+class TestFullDisk:
+    def test_a_full_disk_ends_the_run_with_one_line_and_a_true_manifest(self, tmp_path: Path) -> None:
+        """A 3 MB tmpfs, --count 1000000: exit 1, one line naming the file; whole lines; manifest = files; twice."""
+        with _tmpfs(tmp_path / "disk") as disk:
+            for seed in ("1", "2"):
+                result = run_cli(
+                    "--count", "1000000", "--seed", seed, "--end", END, "-q", env={"OUTPUT_DIR": str(disk)}
+                )
+                assert result.returncode == 1, result.stderr
+                assert result.stderr.count("\n") == 1, result.stderr
+                assert "No space left on device" in result.stderr and "_events.jsonl" in result.stderr
+                assert "Traceback" not in result.stderr
+                events = _assert_whole_json_lines(disk)
+                manifest = json.loads((disk / "manifest.json").read_text())
+                assert {t: len(v) for t, v in events.items()} == manifest["totals_in_files"]
+                assert _integrity(events)["dangling_clicks"] == 0
+
+    def test_overwrite_on_a_full_disk_keeps_the_old_files(self, tmp_path: Path) -> None:
+        """--overwrite that runs out of space: the old files and manifest are as they were."""
+        with _tmpfs(tmp_path / "disk") as disk:
+            assert (
+                run_cli("--count", "2000", "--seed", "1", "--end", END, "-q", env={"OUTPUT_DIR": str(disk)}).returncode
+                == 0
+            )
+            before = {p.name: p.read_bytes() for p in disk.iterdir()}
+            result = run_cli("--count", "1000000", "--seed", "2", "--overwrite", "-q", env={"OUTPUT_DIR": str(disk)})
+            assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+            assert {p.name: p.read_bytes() for p in disk.iterdir()} == before
+
+    def test_the_report_on_a_full_disk_leaves_no_empty_page(self, tmp_path: Path) -> None:
+        """report --out onto a full disk: one line, and no report.html (not even an empty one)."""
+        source = tmp_path / "run"
+        assert (
+            run_cli("--count", "2000", "--seed", "1", "--end", END, "-q", env={"OUTPUT_DIR": str(source)}).returncode
+            == 0
+        )
+        with _tmpfs(tmp_path / "disk", "200k") as disk:
+            with contextlib.suppress(OSError), (disk / "filler").open("wb") as filler:
+                while True:
+                    filler.write(b"x" * 65536)
+                    filler.flush()
+            result = run_cli("report", "--input", str(source), "--out", str(disk / "report.html"))
+            assert result.returncode != 0
+            assert result.stderr.count("\n") == 1 and "No space left on device".lower() in result.stderr.lower()
+            assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+def _batch_span(count: int) -> timedelta:
+    slices = -(-count // BATCH_EVENTS)
+    return timedelta(days=DAYS) / slices
+
+
+class TestKill:
+    TRIES = 20
+    COUNT = 2_000_000
+
+    def test_after_sigkill_the_files_are_a_prefix_in_time(self, tmp_path: Path) -> None:
+        """20 SIGKILLs at random points: the files' last times within one batch; whole lines after the repair."""
+        rng = random.Random(13)
+        span = _batch_span(self.COUNT)
+        start = datetime.fromisoformat(END) - timedelta(days=DAYS)
+        spreads = []
+        for attempt in range(self.TRIES):
+            directory = tmp_path / f"try{attempt}"
+            run = _start("--count", str(self.COUNT), "--seed", str(100 + attempt), "--end", END, "--days", str(DAYS),
+                         "-q", "--output-dir", str(directory))  # fmt: skip
+            time.sleep(rng.uniform(0.3, 3.0))
+            run.kill()
+            run.communicate()
+            lines = {t: _whole_lines(directory / file_name(t)) for t in EVENT_TYPES}
+            last = [_last_time(lines[t], start) for t in EVENT_TYPES]
+            spreads.append(max(last) - min(last))
+            assert max(last) - min(last) <= span, (attempt, last)
+            # The next run repairs a partial last line under the lock: through the CLI every fourth time.
+            if attempt % 4 == 0:
+                result = run_cli("--count", "1000", "--seed", "9", "--end", "2026-04-01", "-q",
+                                 env={"OUTPUT_DIR": str(directory)})  # fmt: skip
+                assert result.returncode == 0, result.stderr
+                # The killed run is listed in the manifest by this one: its totals are the lines on disk.
+                totals = json.loads((directory / "manifest.json").read_text())["totals_in_files"]
+                assert totals == {t: len(_whole_lines(directory / file_name(t))) for t in EVENT_TYPES}
+            elif directory.exists():
+                FilePublisher(directory).close()
+            if directory.exists():
+                _assert_whole_json_lines(directory)
+        print(f"SIGKILL: {self.TRIES} tries, max spread of last times {max(spreads)}, batch span {span}")
+
+    def test_a_killed_overwrite_leaves_the_old_files(self, tmp_path: Path) -> None:
+        """SIGKILL during --overwrite (batch): the old files are untouched; the next run drops the .new files."""
+        rng = random.Random(7)
+        assert (
+            run_cli("--count", "5000", "--seed", "1", "--end", END, "-q", env={"OUTPUT_DIR": str(tmp_path)}).returncode
+            == 0
+        )
+        before = {t: (tmp_path / file_name(t)).read_bytes() for t in EVENT_TYPES}
+        for attempt in range(4):
+            run = _start("--count", str(self.COUNT), "--seed", str(200 + attempt), "--overwrite", "-q",
+                         "--output-dir", str(tmp_path))  # fmt: skip
+            time.sleep(rng.uniform(0.5, 4.0))
+            run.kill()
+            run.communicate()
+            assert {t: (tmp_path / file_name(t)).read_bytes() for t in EVENT_TYPES} == before
+        FilePublisher(tmp_path).close()
+        assert not list(tmp_path.glob("*.new"))
+
+
+class TestSignals:
+    TRIES = 12
+
+    def test_sigterm_and_sigint_at_random_points_end_quietly(self, tmp_path: Path) -> None:
+        """Before the run starts: exit 130/143, nothing written; after: exit 0, summary = lines = manifest."""
+        rng = random.Random(8)
+        delays = [0.15, 0.3, 0.5, 0.7, 0.9] + [rng.uniform(1.0, 3.0) for _ in range(self.TRIES - 5)]
+        outcomes = []
+        for attempt, delay in enumerate(delays):
+            signum = (signal.SIGTERM, signal.SIGINT)[attempt % 2]
+            directory = tmp_path / f"try{attempt}"
+            run = _start(
+                "--count", "2000000", "--seed", str(300 + attempt), "--end", END, "--output-dir", str(directory)
+            )
+            time.sleep(delay)
+            run.send_signal(signum)
+            _, err = run.communicate(timeout=120)
+            assert "Traceback" not in err and "ignored" not in err, err
+            # -signum: the signal came as Python was exiting after the run had ended (it resets its handlers then).
+            assert run.returncode in (0, 128 + signum, -signum), (delay, run.returncode, err)
+            events = _assert_whole_json_lines(directory) if directory.exists() else {t: [] for t in EVENT_TYPES}
+            counts = {t: len(v) for t, v in events.items()}
+            if run.returncode in (0, -signum):
+                assert counts == _summary_counts(err), err
+                assert counts == json.loads((directory / "manifest.json").read_text())["counts"]
+                outcomes.append("stopped")
+            else:
+                assert sum(counts.values()) == 0
+                assert err.strip().endswith("before any event was written"), err
+                outcomes.append("before start")
+        assert "before start" in outcomes and "stopped" in outcomes
+        print(f"signals: {len(delays)} tries: {outcomes.count('before start')} before the start, "
+              f"{outcomes.count('stopped')} stopped mid-run")  # fmt: skip
+
+    def test_a_signal_during_the_report_ends_it_quietly(self, tmp_path: Path) -> None:
+        """SIGINT at random points of `report`: exit 130 (or 0 once done), no traceback, no partial page."""
+        rng = random.Random(5)
+        assert (
+            run_cli(
+                "--count", "200000", "--seed", "1", "--end", END, "-q", env={"OUTPUT_DIR": str(tmp_path)}
+            ).returncode
+            == 0
+        )
+        for _ in range(4):
+            for name in ("report.html", "report.json"):
+                (tmp_path / name).unlink(missing_ok=True)
+            run = _start("report", "--input", str(tmp_path))
+            time.sleep(rng.uniform(0.5, 3.0))
+            run.send_signal(signal.SIGINT)
+            _, err = run.communicate(timeout=120)
+            assert "Traceback" not in err, err
+            # -SIGINT: the signal came as Python was exiting after the report was written.
+            assert run.returncode in (0, 130, -signal.SIGINT), err
+            if run.returncode != 130 or (tmp_path / "report.json").exists():
+                json.loads((tmp_path / "report.json").read_text())  # whole, never cut
+            if (tmp_path / "report.html").exists():
+                assert (tmp_path / "report.html").read_text().rstrip().endswith("</html>")
+            assert not list(tmp_path.glob(".*.tmp"))
+
+
+class TestReportOnBadFolders:
+    @pytest.mark.parametrize("kind", ["empty", "corrupt", "binary", "no files"])
+    def test_nothing_to_measure_is_one_line(self, tmp_path: Path, kind: str) -> None:
+        """Empty, all-corrupt, binary or missing event files: one line, exit 2, no page."""
+        rng = random.Random(kind)
+        for event_type in EVENT_TYPES:
+            path = tmp_path / file_name(event_type)
+            if kind == "empty":
+                path.write_bytes(b"")
+            elif kind == "corrupt":
+                path.write_bytes(b'garbage\n{"event_id": \n[1, 2]\n')
+            elif kind == "binary":
+                path.write_bytes(rng.randbytes(50_000))
+        result = run_cli("report", "--input", str(tmp_path))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (tmp_path / "report.html").exists()
+
+    def test_binary_lines_among_good_ones_are_skipped_and_counted(self, tmp_path: Path) -> None:
+        """A few lines of bytes that are not UTF-8 in a run's file: the rest is measured, the lines reported."""
+        assert (
+            run_cli("--count", "3000", "--seed", "1", "--end", END, "-q", env={"OUTPUT_DIR": str(tmp_path)}).returncode
+            == 0
+        )
+        with (tmp_path / file_name("click")).open("ab") as handle:
+            handle.write(b"\xff\xfe\x00 not text\n")
+        result = run_cli("report", "--input", str(tmp_path))
+        assert result.returncode == 0, result.stderr
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert report["integrity"]["malformed_lines"] >= 1
+        assert "not UTF-8" in result.stderr
+
+
+class TestMemory:
+    @pytest.mark.parametrize("limit_mb", [400, 1000, 1500])
+    def test_a_memory_limit_is_one_line_and_overwrite_keeps_the_files(self, tmp_path: Path, limit_mb: int) -> None:
+        """ulimit -v 0.4-1.5 GB: one line, exit 1, and --overwrite has not emptied anything."""
+        assert (
+            run_cli("--count", "2000", "--seed", "1", "--end", END, "-q", env={"OUTPUT_DIR": str(tmp_path)}).returncode
+            == 0
+        )
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+        def limit() -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit_mb << 20, limit_mb << 20))
+
+        run = _start(
+            "--count", "1000000", "--seed", "2", "--overwrite", "--output-dir", str(tmp_path), preexec_fn=limit
+        )
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 1, err
+        assert err.count("\n") == 1 and "ulimit -v" in err, err
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+    def test_out_of_memory_mid_run_is_one_line(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A MemoryError in the third batch: one line, exit 1; appended whole lines, manifest = files."""
+        from src.main import main
+        from src.output.encoding import Encoder
+
+        real = Encoder.encode_all
+        calls = {"n": 0}
+
+        def encode_all(self: Encoder, tables: object) -> object:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise MemoryError
+            return real(self, tables)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Encoder, "encode_all", encode_all)
+        assert main(["--count", "1000000", "--seed", "4", "-q", "--output-dir", str(tmp_path)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "out of memory" in err, err
+        events = _assert_whole_json_lines(tmp_path)
+        assert {t: len(v) for t, v in events.items()} == json.loads((tmp_path / "manifest.json").read_text())[
+            "totals_in_files"
+        ]
