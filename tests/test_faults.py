@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from src.generator import BATCH_EVENTS
+from src.simulation.shards import SLICE_EVENTS
 from src.models import EVENT_TYPES, file_name
 from src.output.files import LOCK_NAME, FilePublisher
 
@@ -178,7 +178,7 @@ class TestFullDisk:
 
 
 def _batch_span(count: int) -> timedelta:
-    slices = -(-count // BATCH_EVENTS)
+    slices = -(-count // SLICE_EVENTS)
     return timedelta(days=DAYS) / slices
 
 
