@@ -13,9 +13,12 @@ Live traffic runs the same engine in this process, a tenth of a second at a time
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -112,7 +115,7 @@ class EventGenerator:
         context = multiprocessing.get_context("spawn")  # a fresh process: polars' thread pool does not survive fork
         queues = [context.Queue(WORKER_QUEUE) for _ in range(workers)]
         processes = [
-            context.Process(target=_worker, args=(self.settings, plan, w, workers, queues[w]), daemon=True)
+            context.Process(target=_worker, args=(self.settings, plan, w, workers, queues[w], os.getpid()), daemon=True)
             for w in range(workers)
         ]
         with _main_not_reimported():
@@ -244,6 +247,24 @@ def _users(tables: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(tables).sort("user") if tables else pl.DataFrame()
 
 
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the run's process ends, however it ends (a SIGKILL too), and hold none of its pipes.
+
+    Otherwise a killed run would leave workers blocked on their queue for ever, holding the
+    run's standard output and error open for whoever reads them.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent was gone before the line above
+        os._exit(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 @contextmanager
 def _main_not_reimported() -> Iterator[None]:
     """Start spawned workers without re-running the caller's script in them.
@@ -263,8 +284,9 @@ def _main_not_reimported() -> Iterator[None]:
             setattr(main, name, value)
 
 
-def _worker(settings: Settings, plan: ShardPlan, worker: int, workers: int, queue: Any) -> None:
+def _worker(settings: Settings, plan: ShardPlan, worker: int, workers: int, queue: Any, parent: int) -> None:
     """Run shards ``worker``, ``worker + workers``, ... of ``plan``, sending each slice's tables in order."""
+    _die_with_parent(parent)
     try:
         world = World(settings, plan.start_ms, plan.end_ms)
         mine = list(range(worker, plan.shards, workers))

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -59,6 +60,20 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, tim
         timeout=timeout,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
+    """Start `python -m src.main` in the background with only the given settings."""
+    base = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES}
+    return subprocess.Popen(
+        [sys.executable, "-m", "src.main", *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 @dataclass

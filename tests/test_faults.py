@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import re
 import resource
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -23,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from src.simulation.shards import SLICE_EVENTS
 from src.models import EVENT_TYPES, file_name
 from src.output.files import LOCK_NAME, FilePublisher
+from src.simulation.shards import SLICE_EVENTS
 
-from .conftest import ROOT, SETTING_VARIABLES, run_cli
+from .conftest import run_cli, start_cli
 
 pytestmark = pytest.mark.faults
 
@@ -35,17 +33,7 @@ END = "2026-03-01"
 DAYS = 7
 
 
-def _start(*args: str, env: dict[str, str] | None = None, **popen: object) -> subprocess.Popen[str]:
-    base = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES}
-    return subprocess.Popen(
-        [sys.executable, "-m", "src.main", *args],
-        cwd=ROOT,
-        env={**base, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,  # type: ignore[arg-type]
-    )
+_start = start_cli
 
 
 def _whole_lines(path: Path) -> list[bytes]:

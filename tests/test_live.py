@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,20 +12,7 @@ import pytest
 from src.generator import WARMUP_EVENTS
 from src.models import EVENT_TYPES, file_name
 
-from .conftest import ROOT, SETTING_VARIABLES
-
-
-def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start `python -m src.main` in the background with only the given settings."""
-    base = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES}
-    return subprocess.Popen(
-        [sys.executable, "-m", "src.main", *args],
-        cwd=ROOT,
-        env={**base, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+from .conftest import start_cli
 
 
 def read_events(directory: Path) -> dict[str, list[dict]]:
