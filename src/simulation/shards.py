@@ -138,7 +138,7 @@ class Shard:
     def __post_init__(self) -> None:
         settings = self.world.settings
         base = len(range(self.index + 1, settings.user_pool_size + 1, self.shards))
-        self.users = Users(self.index, self.shards, settings.user_pool_size)
+        self.users = Users(self.index, self.shards, settings.user_pool_size, self.start_ms)
         self.journeys = Journeys(base, settings.return_trip_rate)
         self._history(rng_for(self.seed, 10, self.index), base)
 

@@ -71,6 +71,7 @@ class Users:
     shard: int
     shards: int
     base_count: int  # users of the site's history over all shards: new users are numbered after them
+    start_ms: int = 0  # the start of the window: users of the history signed up before it
     size: int = 0
     signups: int = 0  # new users of this shard so far
     columns: dict[str, np.ndarray] = field(default_factory=dict)
@@ -191,11 +192,16 @@ class Users:
         self.columns["churn_at_ms"][users] = session_start + churn_delay_ms(rng, len(users), np.ones(len(users), bool))
 
     def table(self, end_ms: int) -> pl.DataFrame:
-        """The answer key of this shard's users: sign-up, churn (within the window), home, habits, activity."""
+        """The answer key of this shard's users who took part in the window: sign-up, churn, home, habits, activity.
+
+        Users of the history who neither came nor churned during the window are left out.
+        """
         churned = self["churned_ms"]
         # A user whose churn time passed before the end of the window without a return has churned too.
         due = (churned < 0) & (self["churn_at_ms"] < end_ms)
         churned = np.where(due, self["churn_at_ms"], churned)
+        # Users who took part in the window: they came, signed up or churned in it.
+        seen = (self["sessions"] > 0) | (self["signup_ms"] >= self.start_ms) | (churned >= 0)
         return pl.DataFrame(
             {
                 "user": self["user_id"],
@@ -208,4 +214,4 @@ class Users:
                 "sessions": self["sessions"],
                 "bookings": self["bookings"],
             }
-        )
+        ).filter(pl.Series(seen))
