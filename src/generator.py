@@ -51,11 +51,6 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def merge_shards(parts: list[EventTables]) -> EventTables:
-    """Slices of several shards (each in time order) as one slice in time order; ties keep the shards' order."""
-    return EventTables.merge_all(parts)
-
-
 class EventGenerator:
     """Simulates the site's traffic for one seed and one set of settings."""
 
@@ -108,7 +103,7 @@ class EventGenerator:
                     users.append(done.value)
             if users:
                 break
-            yield merge_shards(parts)
+            yield EventTables.merge_all(parts)
         self.users = _users(users)
 
     def _batch_in_processes(self, plan: ShardPlan, workers: int) -> Iterator[EventTables]:
@@ -136,7 +131,7 @@ class EventGenerator:
                         slices.update(payload)
                 if not slices:
                     break
-                yield merge_shards([slices[s] for s in range(plan.shards)])
+                yield EventTables.merge_all([slices[s] for s in range(plan.shards)])
             self.users = _users(users)
         finally:
             for process in processes:
