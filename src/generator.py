@@ -175,6 +175,7 @@ class EventGenerator:
             schedule.add(kept if end_ms is None else kept.split_at(end_ms)[0])
             index, t = index + 1, t1
         emitted = 0
+        budget = round(rate * (end_ms - start_ms) / 1000) if end_ms is not None else 0
         made_until = t0 = start_ms  # sessions are started up to made_until, a chunk ahead of what is emitted
         while end_ms is None or t0 < end_ms:
             now = int(time.time() * 1000)
@@ -198,6 +199,10 @@ class EventGenerator:
                     schedule.add(new if end_ms is None else new.split_at(end_ms)[0])
                 made_until = c1
             ready = schedule.pop_before(t1, empty)
+            if end_ms is not None:
+                # The stream's sessions in progress may run a few events over: a run of known length
+                # writes rate x duration events, the last ones cut in time.
+                ready, _ = ready.first(max(0, budget - emitted))
             emitted += len(ready)
             self.schedule = schedule
             self.live_due_ms = t1
