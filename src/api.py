@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, TextIO
 
 from .config import Settings, SettingsError, check_output_dir, load_settings, redis_address
 from .early import MEMORY_HINT, out_of_memory
-from .generator import EventGenerator, new_seed
+from .generator import EventGenerator, WorkerLost, new_seed
 from .models import EVENT_TYPES
 from .output.files import FolderLock, WriteFailed
 from .output.manifest import begin_run, check_new_run, record_run, run_record
@@ -267,6 +267,8 @@ def generate(
             )
     except RedisUnavailable as exc:
         failure = str(exc)
+    except WorkerLost as exc:
+        failure, files_failed = f"{exc} after {thousands(result.total)} events", True
     except WriteFailed as exc:
         failure, files_failed = str(exc), True
     except (MemoryError, RuntimeError) as exc:

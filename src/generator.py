@@ -15,27 +15,42 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import multiprocessing
 import os
 import secrets
 import signal
 import sys
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 
+from . import pipes
 from .config import Settings
+from .early import out_of_memory
+from .reference import CityTable
+from .simulation.catalogue import Catalogue
 from .simulation.shards import Shard, ShardPlan, World, rng_for, run_shard
 from .simulation.tables import EventTables, Schedule
 from .simulation.timing import to_ms
 
 LIVE_SLICE_MS = 100  # live traffic is generated and written a tenth of a second at a time
 BACKFILL_SLICE_MS = 3_600_000  # a live run that starts in the past catches up an hour at a time
-WORKER_QUEUE = 2  # slices a worker may have ready before the merge takes them: bounds memory
+EncoderFactory = Callable[[Catalogue, CityTable], Callable[[EventTables], Any]]
+"""Builds, in a worker, what turns its tables into what the sinks take (the output side's encoder)."""
+WORKER_POLL_S = 5  # how long to wait for a worker whose pipe closed to give its exit code
+PIECES = 8  # a worker sends a slice's encoded events in this many parts of its time (about 12,500 events each)
+WORKER_QUEUE = 1  # slices a worker may have ready before the merge takes them: bounds memory
+
+
+class WorkerLost(Exception):
+    """A worker process was killed or ran out of memory: the run cannot go on (one line for the user)."""
 
 
 def new_seed() -> int:
@@ -79,17 +94,40 @@ class EventGenerator:
         """The shard plan of a batch of ``count`` events over [start, end)."""
         return ShardPlan(self.seed, to_ms(start), to_ms(end), count, self.settings.shards)
 
+    def workers_for(self, count: int, workers: int | None = None) -> int:
+        """Processes a batch of ``count`` events runs in: ``workers``, WORKERS or the cores, at most one a shard."""
+        return max(1, min(workers or self.settings.workers or default_workers(), self.settings.shards))
+
     def batch(self, count: int, start: datetime, end: datetime, workers: int | None = None) -> Iterator[EventTables]:
         """Yield exactly ``count`` events over [start, end), in time order, a slice at a time."""
-        plan = self.plan(count, start, end)
-        workers = min(workers or self.settings.workers or default_workers(), plan.shards)
-        if (plan.start_ms, plan.end_ms) != (self.start_ms, self.end_ms):
-            self.world = World(self.settings, plan.start_ms, plan.end_ms)
-            self.start_ms, self.end_ms = plan.start_ms, plan.end_ms
+        plan = self._prepare(count, start, end)
+        workers = self.workers_for(count, workers)
         if workers <= 1:
             yield from self._batch_here(plan, self.world)
         else:
-            yield from self._batch_in_processes(plan, workers)
+            for parts in self._batch_in_processes(plan, workers, None):
+                yield EventTables.merge_all(parts)
+
+    def batch_encoded(
+        self, count: int, start: datetime, end: datetime, workers: int, make_encoder: EncoderFactory
+    ) -> Iterator[list[tuple[Any, dict[str, np.ndarray]]]]:
+        """``batch`` over ``workers`` processes that each encode their shards' events of a slice.
+
+        Each worker calls ``make_encoder(catalogue, cities)`` once and encodes the merge of its
+        shards' tables of every slice with it. For each slice this yields, worker by worker,
+        what the encoder made and the shard of each row per event type, to be merged by time
+        and then shard (which gives the order of ``batch``). Encoding is as much work as
+        generating, so this spreads both over the cores, and the parent only merges bytes.
+        """
+        plan = self._prepare(count, start, end)
+        yield from self._batch_in_processes(plan, workers, make_encoder)
+
+    def _prepare(self, count: int, start: datetime, end: datetime) -> ShardPlan:
+        plan = self.plan(count, start, end)
+        if (plan.start_ms, plan.end_ms) != (self.start_ms, self.end_ms):
+            self.world = World(self.settings, plan.start_ms, plan.end_ms)
+            self.start_ms, self.end_ms = plan.start_ms, plan.end_ms
+        return plan
 
     def _batch_here(self, plan: ShardPlan, world: World) -> Iterator[EventTables]:
         shards = [run_shard(self.settings, plan, s, world) for s in range(plan.shards)]
@@ -106,38 +144,48 @@ class EventGenerator:
             yield EventTables.merge_all(parts)
         self.users = _users(users)
 
-    def _batch_in_processes(self, plan: ShardPlan, workers: int) -> Iterator[EventTables]:
+    def _batch_in_processes(
+        self, plan: ShardPlan, workers: int, make_encoder: EncoderFactory | None
+    ) -> Iterator[list[Any]]:
+        """Each slice's parts from the workers: every shard's tables in shard order, or each worker's encoding."""
         context = multiprocessing.get_context("spawn")  # a fresh process: polars' thread pool does not survive fork
-        queues = [context.Queue(WORKER_QUEUE) for _ in range(workers)]
+        pipes = [context.Pipe(duplex=False) for _ in range(workers)]
         processes = [
-            context.Process(target=_worker, args=(self.settings, plan, w, workers, queues[w], os.getpid()), daemon=True)
+            context.Process(
+                target=_worker,
+                args=(self.settings, plan, w, workers, pipes[w][1], os.getpid(), make_encoder),
+                daemon=True,
+            )
             for w in range(workers)
         ]
-        with _main_not_reimported():
-            for process in processes:
-                process.start()
         try:
+            with _main_not_reimported():
+                for process in processes:
+                    process.start()
+            for _, sending in pipes:
+                sending.close()  # the workers hold the only write ends: a dead worker's pipe ends
             users: list[pl.DataFrame] = []
             while True:
-                slices: dict[int, EventTables] = {}
-                for queue in queues:
-                    message = queue.get()
-                    if isinstance(message, BaseException):
-                        raise message
-                    kind, payload = message
+                slices: dict[int, Any] = {}
+                for w, (receiving, _) in enumerate(pipes):
+                    kind, payload = _receive(receiving.fileno(), processes[w], w)
                     if kind == "users":
                         users.extend(payload)
-                    else:
+                    elif make_encoder is None:
                         slices.update(payload)
+                    else:
+                        slices[w] = payload
                 if not slices:
                     break
-                yield EventTables.merge_all([slices[s] for s in range(plan.shards)])
+                yield [slices[k] for k in sorted(slices)]
             self.users = _users(users)
         finally:
             for process in processes:
                 if process.is_alive():
                     process.terminate()
                 process.join()
+            for receiving, _ in pipes:
+                receiving.close()
 
     def live(self, rate: float, start_ms: int | None = None, duration_ms: int | None = None) -> Iterator[EventTables]:
         """Yield live traffic from ``start_ms`` in slices, each slice's events in time order.
@@ -247,6 +295,35 @@ def _users(tables: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(tables).sort("user") if tables else pl.DataFrame()
 
 
+def _pieces(
+    tables: EventTables, tags: dict[str, np.ndarray], cuts: np.ndarray
+) -> Iterator[tuple[EventTables, dict[str, np.ndarray]]]:
+    """``tables`` (sorted) cut before each time of ``cuts``, with the matching part of each type's ``tags``."""
+    rest, offsets = tables, dict.fromkeys(tags, 0)
+    for cut in [*cuts.tolist(), None]:
+        piece, rest = rest.split_at(cut) if cut is not None else (rest, rest.head(0))
+        counts = piece.counts()
+        yield piece, {t: tags[t][offsets[t] : offsets[t] + counts[t]] for t in tags}
+        offsets = {t: offsets[t] + counts[t] for t in tags}
+
+
+def _receive(fd: int, process: Any, worker: int) -> Any:
+    """The next message of a worker; its error, raised here; an error if it ended without one."""
+    try:
+        message = pipes.receive(fd)
+    except pipes.PipeClosed:
+        process.join(WORKER_POLL_S)
+        code = process.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            hint = " (out of memory? the kernel ends processes so)" if name == "SIGKILL" else ""
+            raise WorkerLost(f"worker process {worker} was killed by {name}{hint}") from None
+        raise WorkerLost(f"worker process {worker} ended without finishing (exit status {code})") from None
+    if isinstance(message, BaseException):
+        raise message
+    return message
+
+
 def _die_with_parent(parent: int) -> None:
     """End this worker when the run's process ends, however it ends (a SIGKILL too), and hold none of its pipes.
 
@@ -284,13 +361,33 @@ def _main_not_reimported() -> Iterator[None]:
             setattr(main, name, value)
 
 
-def _worker(settings: Settings, plan: ShardPlan, worker: int, workers: int, queue: Any, parent: int) -> None:
-    """Run shards ``worker``, ``worker + workers``, ... of ``plan``, sending each slice's tables in order."""
+def _worker(
+    settings: Settings,
+    plan: ShardPlan,
+    worker: int,
+    workers: int,
+    connection: Any,
+    parent: int,
+    make_encoder: EncoderFactory | None,
+) -> None:
+    """Run shards ``worker``, ``worker + workers``, ... of ``plan``, sending each slice in order.
+
+    A slice goes as every shard's tables, or, with ``make_encoder``, as the encoding of their
+    merge with the shard of each row.
+    """
     _die_with_parent(parent)
+    fd = connection.fileno()
+    pipes.widen(fd)
+    sender = pipes.Sender(fd, WORKER_QUEUE)
     try:
         world = World(settings, plan.start_ms, plan.end_ms)
+        encode = make_encoder(world.model.catalogue, world.site.cities) if make_encoder else None
         mine = list(range(worker, plan.shards, workers))
         shards = {s: run_shard(settings, plan, s, world) for s in mine}
+        bounds = plan.bounds()
+        # Every worker cuts a slice at the same times, so the parent merges piece by piece, in bounded memory.
+        cuts = [np.linspace(a, b, PIECES + 1)[1:-1].astype(np.int64) for a, b in itertools.pairwise(bounds)]
+        sent: list[bool] = []
         users = []
         while True:
             slices = {}
@@ -301,7 +398,20 @@ def _worker(settings: Settings, plan: ShardPlan, worker: int, workers: int, queu
                     users.append(done.value)
             if users:
                 break
-            queue.put(("slice", slices))
-        queue.put(("users", users))
+            if encode is None:
+                sender.put(("slice", slices))
+            else:
+                tables, tags = EventTables.merge_tagged([slices[s] for s in mine], np.asarray(mine))
+                for piece, piece_tags in _pieces(tables, tags, cuts[len(sent)]):
+                    sender.put(("slice", (encode(piece), piece_tags)))
+            sent.append(True)
+        sender.put(("users", users))
+        sender.close()
     except BaseException as exc:  # the parent raises it: a worker's bug is not a silent hang
-        queue.put(RuntimeError(f"worker {worker} failed: {exc!r}"))
+        if out_of_memory(exc):
+            error: Exception = WorkerLost(f"worker process {worker} ran out of memory ({type(exc).__name__})")
+        else:
+            error = RuntimeError(f"worker {worker} failed: {''.join(traceback.format_exception(exc))}")
+        with contextlib.suppress(BaseException):
+            sender.put(error)
+            sender.close()

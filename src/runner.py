@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import numpy as np
 
@@ -108,9 +109,17 @@ def run_batch(
     """
     result = result or RunResult(seed=generator.seed)
     encoder = encoder_for(generator, publishers)
+    workers = generator.workers_for(count)
     with _flushed(publishers, result):
-        batches = paced(generator.batch(count, start, end), rate)
-        for batch in encoded(encoder, batches, ahead=0 if rate else ENCODE_AHEAD, threads=encode_threads):
+        if rate is None and workers > 1:
+            # The workers encode their own shards' events; here their bytes are only merged in time order.
+            factory = partial(Encoder, streams=encoder.streams, lines=encoder.lines)
+            parts = generator.batch_encoded(count, start, end, workers, factory)
+            ready: Iterator[EncodedBatch] = (EncodedBatch.merge(p) for p in parts)
+        else:
+            batches = paced(generator.batch(count, start, end, workers), rate)
+            ready = encoded(encoder, batches, ahead=0 if rate else ENCODE_AHEAD, threads=encode_threads)
+        for batch in ready:
             _publish(batch, publishers, result)
             on_batch(batch.counts)
             if should_stop():

@@ -339,24 +339,32 @@ class TestMemory:
         assert err.count("\n") == 1 and "ulimit -v" in err, err
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
+    @pytest.mark.parametrize("workers", ["1", "2"])
     def test_out_of_memory_mid_run_is_one_line(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], workers: str
     ) -> None:
-        """A MemoryError in the third batch: one line, exit 1; appended whole lines, manifest = files."""
+        """A MemoryError in the third batch: one line, exit 1; appended whole lines, manifest = files.
+
+        In one process the batch is encoded here; with worker processes (which encode their own
+        events, out of reach of a monkeypatch) this process merges their bytes, and that fails.
+        """
         from src.main import main
+        from src.output.batch import EncodedBatch
         from src.output.encoding import Encoder
 
-        real = Encoder.encode_all
+        owner, name = (Encoder, "encode_all") if workers == "1" else (EncodedBatch, "merge")
+        real = getattr(owner, name)
         calls = {"n": 0}
 
-        def encode_all(self: Encoder, tables: object) -> object:
+        def failing(*args: object) -> object:
             calls["n"] += 1
             if calls["n"] == 3:
                 raise MemoryError
-            return real(self, tables)  # type: ignore[arg-type]
+            return real(*args)
 
-        monkeypatch.setattr(Encoder, "encode_all", encode_all)
-        assert main(["--count", "1000000", "--seed", "4", "-q", "--output-dir", str(tmp_path)]) == 1
+        monkeypatch.setattr(owner, name, failing if workers == "1" else staticmethod(failing))
+        args = ["--count", "1000000", "--seed", "4", "-q", "--workers", workers, "--output-dir", str(tmp_path)]
+        assert main(args) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "out of memory" in err, err
         events = _assert_whole_json_lines(tmp_path)

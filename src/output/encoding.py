@@ -197,6 +197,10 @@ class Encoder:
         lines = _lines(json.select(pl.col("json") + "\n")) if self.lines else Lines.empty()
         return lines, _lines(xadd)
 
+    def __call__(self, tables: EventTables) -> EncodedBatch:
+        """``encode_all``: an encoder is what a worker process encodes its slices with."""
+        return self.encode_all(tables)
+
     def encode_all(self, tables: EventTables) -> EncodedBatch:
         """JSON lines per event type, with counts and times for the publishers."""
         encoded = {event_type: self.encode(event_type, table) for event_type, table in tables.items()}

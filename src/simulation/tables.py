@@ -68,14 +68,24 @@ class EventTables:
         """Rows of several sorted batches as one sorted batch; rows with equal times keep the order of the parts."""
         if len(parts) == 1:
             return parts[0]
-        merged = []
+        return cls.merge_tagged(parts, np.arange(len(parts)))[0]
+
+    @classmethod
+    def merge_tagged(cls, parts: list[EventTables], tags: np.ndarray) -> tuple[EventTables, dict[str, np.ndarray]]:
+        """``merge_all`` of ``parts``, with the tag of the part each row came from (``tags[i]`` for part i).
+
+        A later merge of several such results by (time, tag) gives the rows in the order one
+        ``merge_all`` of all their parts would, when the tags rise with the parts' order.
+        """
+        merged, tagged = [], {}
         for event_type in EVENT_TYPES:
             frames = [getattr(part, event_type) for part in parts]
             frame = pl.concat(frames, rechunk=True)
             # A stable sort of sorted runs laid end to end is a merge (timsort finds the runs).
             order = np.argsort(frame["ts"].to_numpy(), kind="stable")
-            merged.append(frame[order])
-        return cls(*merged)
+            merged.append(frame[order] if len(parts) > 1 else frame)
+            tagged[event_type] = np.repeat(np.asarray(tags, dtype=np.int32), [f.height for f in frames])[order]
+        return cls(*merged), tagged
 
     def count_before(self, cut_ms: int) -> int:
         """Events earlier than ``cut_ms``; tables must be sorted."""
