@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import sys
+import tomllib
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,78 @@ from .conftest import ROOT
 from .conftest import run_outside as _run
 
 pytestmark = pytest.mark.install
+
+# pydantic pins its own pydantic-core exactly (src/config.py imports a type from it): declaring it too could only
+# conflict.
+BROUGHT_BY_A_DECLARED_PACKAGE = {"pydantic-core"}
+
+
+def _normal(name: str) -> str:
+    """A distribution name as PEP 503 compares them (PyYAML, pyyaml and py-yaml are one)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _imported_distributions(files: list[Path], guarded: bool) -> dict[str, str]:
+    """The third-party distributions these files import, each with one importing file.
+
+    Imports at the top and inside functions count; ``guarded`` picks those inside a ``try`` that catches
+    ImportError (the report command's check for its extra) instead of the others.
+    """
+    owners = packages_distributions()
+    found: dict[str, str] = {}
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        in_try = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Try)
+            and any(
+                isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+                for h in node.handlers
+            )
+            for statement in node.body
+            for inner in ast.walk(statement)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            if (id(node) in in_try) != guarded:
+                continue
+            for module in modules:
+                top = module.partition(".")[0]
+                if top in sys.stdlib_module_names or top in ("__future__", "src"):
+                    continue
+                assert top in owners, f"{path}: imports {top}, which no installed distribution provides"
+                for distribution in owners[top]:
+                    found.setdefault(_normal(distribution), str(path.relative_to(ROOT)))
+    return found
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    """What src imports is in [project].dependencies; what src/report imports may also be in the report extra.
+
+    A missing one installs fine and fails on first use (holidays did: `No module named 'holidays'`).
+    """
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    name_of = re.compile(r"^[A-Za-z0-9._-]+")
+    declared = {_normal(name_of.match(r).group()) for r in project["dependencies"]}
+    report = declared | {_normal(name_of.match(r).group()) for r in project["optional-dependencies"]["report"]}
+    code = sorted((ROOT / "src").rglob("*.py"))
+    in_report = [p for p in code if p.relative_to(ROOT / "src").parts[0] == "report"]
+    outside = [p for p in code if p not in in_report]
+    checks = [
+        (_imported_distributions(outside, guarded=False), declared),
+        # The report command checks its extra is there before importing src/report.
+        (_imported_distributions(outside, guarded=True), report),
+        (_imported_distributions(in_report, guarded=False) | _imported_distributions(in_report, guarded=True), report),
+    ]
+    for imported, allowed in checks:
+        for distribution, where in imported.items():
+            assert distribution in allowed | BROUGHT_BY_A_DECLARED_PACKAGE, f"{where} imports {distribution}"
 
 
 def test_the_command_runs_from_another_folder_and_writes_what_the_checkout_writes(
