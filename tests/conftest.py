@@ -219,10 +219,6 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return directory, json.loads((directory / "report.json").read_text())
 
 
-# What a wheel is built from; copied to a temporary folder, so the checkout is left without build/ or egg-info.
-SOURCES = ("pyproject.toml", "README.md", "src")
-
-
 def run_outside(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run a command with none of the settings' variables and no PYTHONPATH, as on a user's machine."""
     env = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES and not k.startswith("SEARCHFLOW_")}
@@ -231,22 +227,27 @@ def run_outside(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.
 
 
 @pytest.fixture(scope="session")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `pip install .` builds from the checkout; the build leaves no build/ or egg-info in it."""
+    wheels = tmp_path_factory.mktemp("wheels")
+    leftovers = ("build", "searchflow_event_generator.egg-info")
+    before = {name for name in leftovers if (ROOT / name).exists()}
+    built = run_outside(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)], wheels
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert {name for name in leftovers if (ROOT / name).exists()} == before
+    (path,) = wheels.glob("searchflow_event_generator-*.whl")
+    assert path.name.startswith(f"searchflow_event_generator-{__version__}-")
+    return path
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
     """A fresh venv with the wheel installed (its dependencies taken from this environment); its bin folder."""
     base = tmp_path_factory.mktemp("install")
-    tree, wheels, venv = base / "tree", base / "wheels", base / "venv"
-    tree.mkdir()
-    for name in SOURCES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tree / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy(source, tree / name)
+    venv = base / "venv"
     pip = [sys.executable, "-m", "pip"]
-    built = run_outside([*pip, "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(tree)], base)
-    assert built.returncode == 0, built.stderr[-2000:]
-    (wheel,) = wheels.glob("searchflow_event_generator-*.whl")
-    assert wheel.name.startswith(f"searchflow_event_generator-{__version__}-")
     made = run_outside([sys.executable, "-m", "venv", "--without-pip", str(venv)], base)
     assert made.returncode == 0, made.stderr
     python = venv / "bin" / "python"

@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import tomllib
+import zipfile
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -120,3 +121,21 @@ def test_version_and_report_from_the_installed_command(installed: Path, tmp_path
     )
     assert report.returncode == 0, report.stderr
     assert (tmp_path / "new" / "page.html").is_file() and (tmp_path / "new" / "page.json").is_file()
+
+
+def test_the_wheel_holds_the_src_package_its_data_and_the_command(wheel: Path) -> None:
+    """Only `src` (code, reference data, py.typed) and the dist-info; no byte code; the console script."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        info = wheel.name.split("-py3")[0] + ".dist-info"
+        assert {name.split("/")[0] for name in names} == {"src", info}
+        assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+        on_disk = {p.relative_to(ROOT).as_posix() for p in (ROOT / "src").rglob("*") if p.is_file()}
+        assert {"src/py.typed", "src/data/README.md", "src/data/cities.csv.gz", "src/data/countries.csv"} <= set(names)
+        assert {name for name in on_disk if name.endswith(".py")} <= set(names)
+        assert {name for name in names if name.startswith("src/") and not name.endswith(".py")} == {
+            "src/py.typed",
+            "src/data/README.md",
+            *(name for name in on_disk if name.startswith("src/data/") and name.endswith((".csv", ".csv.gz"))),
+        }
+        assert "searchflow-events = src.main:main" in archive.read(f"{info}/entry_points.txt").decode()
