@@ -15,7 +15,8 @@ import pytest
 
 from src import __version__
 
-from .conftest import ROOT
+from .closure import closure, link, wheel_requirements
+from .conftest import ROOT, install_wheel
 from .conftest import run_outside as _run
 
 pytestmark = pytest.mark.install
@@ -109,18 +110,41 @@ def test_the_command_runs_from_another_folder_and_writes_what_the_checkout_write
     assert (tmp_path / "out" / "manifest.json").is_file()
 
 
-def test_version_and_report_from_the_installed_command(installed: Path, tmp_path: Path) -> None:
-    """`--version` names the package's version; `report` runs against the installed package's data."""
-    version = _run([str(installed / "searchflow-events"), "--version"], tmp_path)
+def test_version_and_report_from_the_installed_command(installed: Path, report_extra: Path, tmp_path: Path) -> None:
+    """`--version` names the package's version; `report` runs with the [report] extra, says how to get it without."""
+    command = str(installed / "searchflow-events")
+    version = _run([command, "--version"], tmp_path)
     assert version.stdout.strip() == f"searchflow-events {__version__}"
-    _run(
-        [str(installed / "searchflow-events"), "--count", "2000", "--seed", "1", "--output-dir", "out", "-q"], tmp_path
-    )
+    made = _run([command, "--count", "2000", "--seed", "1", "--output-dir", "out", "-q"], tmp_path)
+    assert made.returncode == 0, made.stderr
+    without = _run([command, "report", "--input", "out"], tmp_path)
+    assert without.returncode != 0
+    assert "needs duckdb, which is not installed; pip install 'searchflow-event-generator[report]'" in without.stderr
     report = _run(
-        [str(installed / "searchflow-events"), "report", "--input", "out", "--out", "new/page.html"], tmp_path
+        [command, "report", "--input", "out", "--out", "new/page.html"], tmp_path, env={"PYTHONPATH": str(report_extra)}
     )
     assert report.returncode == 0, report.stderr
     assert (tmp_path / "new" / "page.html").is_file() and (tmp_path / "new" / "page.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("left_out", "args"),
+    [("click", ["--version"]), ("holidays", ["--count", "100", "--seed", "1", "--output-dir", "out", "-q"])],
+)
+def test_a_dependency_left_out_of_the_venv_is_missing_there(
+    wheel: Path, tmp_path: Path, left_out: str, args: list[str]
+) -> None:
+    """The venv sees only the links, not the test environment: without one declared dependency the command fails.
+
+    (Without holidays this is what `pip install .` gave before holidays was declared.)
+    """
+    needed = closure(wheel_requirements(wheel))
+    del needed[left_out]
+    link(needed.values(), tmp_path / "dependencies")
+    command = install_wheel(wheel, tmp_path / "venv", tmp_path / "dependencies") / "searchflow-events"
+    run = _run([str(command), *args], tmp_path)
+    assert run.returncode != 0
+    assert f"ModuleNotFoundError: No module named '{left_out}'" in run.stderr, run.stderr[-2000:]
 
 
 def test_the_wheel_holds_the_src_package_its_data_and_the_command(wheel: Path) -> None:
