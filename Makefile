@@ -98,10 +98,10 @@ bench: install
 bench-redis: install
 	$(PY) scripts/bench_redis.py
 
-## Build the wheel into dist/ from a copy of the sources in a temporary folder (no build/ left here).
+## Build the wheel into dist/ (hatchling builds it outside the checkout: no build/ or egg-info is left here).
 wheel: install
-	@tmp=$$(mktemp -d) && cp -r pyproject.toml README.md src "$$tmp"/ && find "$$tmp" -name __pycache__ -prune -exec rm -rf {} + && \
-	$(PY) -m pip wheel --quiet --no-deps -w dist "$$tmp" && rm -rf "$$tmp" && ls dist/*.whl
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
+	@ls dist/*.whl
 
 ## Remove the venv and the tools' caches.
 clean:

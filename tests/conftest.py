@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import sysconfig
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from src.generator import EventGenerator
 from src.models import EVENT_TYPES, file_name
 from src.publishers import FilePublisher
 from src.runner import run_batch
+
+from .closure import closure, link, wheel_requirements
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTING_VARIABLES = [
@@ -219,48 +220,71 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return directory, json.loads((directory / "report.json").read_text())
 
 
-# What a wheel is built from; copied to a temporary folder, so the checkout is left without build/ or egg-info.
-SOURCES = ("pyproject.toml", "README.md", "src")
-
-
-def run_outside(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run a command with none of the settings' variables and no PYTHONPATH, as on a user's machine."""
-    env = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES and not k.startswith("SEARCHFLOW_")}
-    env.pop("PYTHONPATH", None)
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+def run_outside(
+    args: list[str], cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command as on a user's machine: none of the settings' variables, no PYTHONPATH unless ``env`` sets one."""
+    base = {k: v for k, v in os.environ.items() if k not in SETTING_VARIABLES and not k.startswith("SEARCHFLOW_")}
+    base.pop("PYTHONPATH", None)
+    return subprocess.run(args, cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the wheel installed (its dependencies taken from this environment); its bin folder."""
-    base = tmp_path_factory.mktemp("install")
-    tree, wheels, venv = base / "tree", base / "wheels", base / "venv"
-    tree.mkdir()
-    for name in SOURCES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tree / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy(source, tree / name)
-    pip = [sys.executable, "-m", "pip"]
-    built = run_outside([*pip, "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(tree)], base)
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `pip install .` builds from the checkout; the build leaves no build/ or egg-info in it."""
+    wheels = tmp_path_factory.mktemp("wheels")
+    leftovers = ("build", "searchflow_event_generator.egg-info")
+    before = {name for name in leftovers if (ROOT / name).exists()}
+    built = run_outside(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)], wheels
+    )
     assert built.returncode == 0, built.stderr[-2000:]
-    (wheel,) = wheels.glob("searchflow_event_generator-*.whl")
-    assert wheel.name.startswith(f"searchflow_event_generator-{__version__}-")
-    made = run_outside([sys.executable, "-m", "venv", "--without-pip", str(venv)], base)
+    assert {name for name in leftovers if (ROOT / name).exists()} == before
+    (path,) = wheels.glob("searchflow_event_generator-*.whl")
+    assert path.name.startswith(f"searchflow_event_generator-{__version__}-")
+    return path
+
+
+def install_wheel(wheel: Path, venv: Path, dependencies: Path) -> Path:
+    """A fresh venv with only the wheel installed and ``dependencies`` (a folder of links) on its path; its bin."""
+    made = run_outside([sys.executable, "-m", "venv", "--without-pip", str(venv)], venv.parent)
     assert made.returncode == 0, made.stderr
     python = venv / "bin" / "python"
     site = Path(
         run_outside(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], base
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], venv.parent
         ).stdout.strip()
     )
     before = {p.name for p in site.iterdir()}
-    # The dependencies come from this environment (no download); the package itself only from the wheel.
-    installed = run_outside([*pip, "--python", str(python), "install", "--quiet", "--no-deps", str(wheel)], base)
+    # The package only from the wheel; its dependencies are the links, so nothing is downloaded.
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(wheel)]
+    installed = run_outside(pip, venv.parent)
     assert installed.returncode == 0, installed.stderr[-2000:]
     added = {p.name for p in site.iterdir()} - before
     assert added == {"src", wheel.name.split("-py3")[0] + ".dist-info"}, added
-    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    (site / "dependencies.pth").write_text(f"{dependencies}\n")
     assert (site / "src" / "data" / "cities.csv.gz").is_file()
     return venv / "bin"
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """A fresh venv with the wheel and only what it declares (and what that needs), from this environment; its bin.
+
+    Not the [report] extra: see ``report_extra``.
+    """
+    base = tmp_path_factory.mktemp("install")
+    link(closure(wheel_requirements(wheel)).values(), base / "dependencies")
+    return install_wheel(wheel, base / "venv", base / "dependencies")
+
+
+@pytest.fixture(scope="session")
+def report_extra(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """A folder of links to what the wheel's [report] extra adds to its dependencies, for PYTHONPATH."""
+    requirements = wheel_requirements(wheel)
+    base = closure(requirements)
+    added = {name: d for name, d in closure(requirements, ["report"]).items() if name not in base}
+    assert {"duckdb", "matplotlib"} <= set(added), set(added)
+    directory = tmp_path_factory.mktemp("report-extra")
+    link(added.values(), directory)
+    return directory

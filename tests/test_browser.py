@@ -28,12 +28,18 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 # Chromium's windows are at least 500 px wide, so the page is shown in a frame exactly as wide as the
 # device; the frame's own viewport is what its layout and media queries see. The wrapper copies the
-# data-* attributes the page's script sets on its body onto its own, where --dump-dom shows them.
+# data-* attributes the page's script sets on its body onto its own, where --dump-dom shows them, and adds
+# the number of chart legends and the charts whose legend lies over their axes' area (it may hide data).
 WRAPPER = """<!DOCTYPE html><html><head><meta charset="utf-8"><style>body{{margin:0}}
 iframe{{border:0;width:{width}px;height:{height}px;display:block}}</style></head><body>
 <iframe id="page" src="{page}"></iframe><script>window.addEventListener('load',function(){{
-var b=document.getElementById('page').contentDocument.body;for(var i=0;i<b.attributes.length;i++){{
-var a=b.attributes[i];if(a.name.indexOf('data-')===0){{document.body.setAttribute(a.name,a.value);}}}}}});
+var d=document.getElementById('page').contentDocument,b=d.body;for(var i=0;i<b.attributes.length;i++){{
+var a=b.attributes[i];if(a.name.indexOf('data-')===0){{document.body.setAttribute(a.name,a.value);}}}}
+var legends=0,inside=[];d.querySelectorAll('figure.chart').forEach(function(f){{
+var l=f.querySelector('g[id=legend_1]'),p=f.querySelector('g[id=axes_1] > g[id=patch_2]');if(!l||!p){{return;}}
+legends++;var lr=l.getBoundingClientRect(),pr=p.getBoundingClientRect();
+if(lr.bottom>pr.top+1&&lr.top<pr.bottom&&lr.right>pr.left&&lr.left<pr.right){{inside.push(f.dataset.chart);}}}});
+document.body.setAttribute('data-legends',legends);document.body.setAttribute('data-legends-over-axes',JSON.stringify(inside));}});
 </script></body></html>"""
 
 
@@ -63,6 +69,9 @@ def test_report_renders_in_chromium_at_desktop_and_phone_width(
     charts = (directory / "report.html").read_text(encoding="utf-8").count('<figure class="chart"')
     assert int(_attribute(body.group(0), "data-charts-rendered")) == charts >= 10
     assert _attribute(body.group(0), "data-console-errors") == "[]"
+    # Legends sit in a row above their axes (the sign-ups chart's once crossed its line).
+    assert int(_attribute(body.group(0), "data-legends")) >= 5
+    assert _attribute(body.group(0), "data-legends-over-axes") == "[]"
     viewport = int(_attribute(body.group(0), "data-viewport-width"))
     assert viewport == width
     # Wide tables scroll in their own box: the page itself is never wider than the window.

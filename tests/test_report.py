@@ -106,6 +106,18 @@ def test_page_is_self_contained(reported: tuple[Path, dict]) -> None:
     assert "<link" not in page
 
 
+def test_chart_numbers_have_thousands_separators(reported: tuple[Path, dict]) -> None:
+    """No tick label on any chart is a bare number of four digits or more: counts read 1,600, not 1600.
+
+    matplotlib writes each label's text as an SVG comment beside its drawn glyphs.
+    """
+    directory, _ = reported
+    page = (directory / "report.html").read_text()
+    labels = re.findall(r"<!-- ([^<>]*?) -->", page)
+    assert [label for label in labels if re.fullmatch(r"[\d,]*\d,\d{3}", label)]  # the run has counts past 1,000
+    assert not [label for label in labels if re.fullmatch(r"-?\d{4,}(\.\d+)?", label)]
+
+
 def test_malformed_lines_are_named_and_the_rest_is_measured(reported: tuple[Path, dict], tmp_path: Path) -> None:
     """A broken line is reported with its file and line number; the report still covers the other lines."""
     directory, report = reported

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .page import BLUE, ORANGE, _figure, _number, _percent, _svg, _table
+from .page import BLUE, ORANGE, _counts, _figure, _legend, _number, _percent, _svg, _table
 
 
 def lifecycle_section(report: dict[str, Any]) -> str:
@@ -44,7 +44,8 @@ def lifecycle_section(report: dict[str, Any]) -> str:
             step = max(1, len(days) // 8)
             ax.set_xticks(range(0, len(days), step), [d["day"][5:] for d in days][::step])
             ax.set_ylabel("users per day")
-            ax.legend(loc="upper left", frameon=False)
+            _counts(ax.yaxis)
+            _legend(ax)  # above the axes: inside them it crossed the sign-ups line
 
         html += _figure("signups", _svg(draw), "Sign-ups and churn by day (users.jsonl)")
     holidays = life.get("holidays") or []
