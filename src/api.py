@@ -199,7 +199,7 @@ def generate(
     file_publisher: FilePublisher | None = None
     try:
         if lock is not None and not settings.overwrite:
-            check_new_run(settings.output_dir, settings, seed, window, dir_name)
+            check_new_run(settings.output_dir, seed, dir_name)
         say(f"generating {what}seed {seed}, {where}")
         generator = EventGenerator(settings, seed)
         if should_stop():

@@ -76,19 +76,15 @@ def settings_digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def check_new_run(
-    directory: Path, settings: Settings, seed: int, window: tuple[str, str] | None, name: str = "OUTPUT_DIR"
-) -> None:
-    """Refuse a run whose events are already in ``directory``'s files, going by its manifest.
+def check_new_run(directory: Path, seed: int, name: str = "OUTPUT_DIR") -> None:
+    """Refuse a run whose seed is already in ``directory``'s files, going by its manifest.
 
-    The same run is one with the same mode and seed and, in batch mode, the same window
-    (``window``, ISO strings) and the same settings that shape the events (not where they
-    go or how fast); it would write the same event ids again. In continuous mode the seed
-    alone decides the ids, whatever the wall-clock window or rate, so a seed already used
-    for continuous traffic here is refused. Raises :class:`RepeatedRun`, or
-    :class:`SettingsError` when a manifest is there but cannot be read. A run killed while
-    appending is listed first (:func:`account_for_killed_run`). Call it under the folder's
-    lock, and only when appending.
+    Event ids are drawn from the seed alone: another count, window, setting or mode with the
+    same seed gives many of the same ids again (10,000 then 10,001 events share 6,566 search
+    ids), so any run of the folder with this seed makes this one a repeat. Raises
+    :class:`RepeatedRun`, or :class:`SettingsError` when a manifest is there but cannot be
+    read. A run killed while appending is listed first (:func:`account_for_killed_run`).
+    Call it under the folder's lock, and only when appending.
     """
     path = directory / MANIFEST
     if not path.exists():
@@ -106,26 +102,17 @@ def check_new_run(
         account_for_killed_run(directory, document)
     except OSError as exc:
         raise WriteFailed(path, exc, "; nothing was written") from None
-    runs = [*document.get("runs", []), document]  # manifests of earlier versions give the last run's window here
-    digest = settings_digest(settings_record(settings))
+    runs = [*document.get("runs", []), document]  # manifests of earlier versions give the last run only at the top
     for run in runs:
-        if not isinstance(run, dict) or run.get("seed") != seed or run.get("mode") != settings.mode:
+        if not isinstance(run, dict) or run.get("seed") != seed:
             continue
-        when = run.get("written_at", "earlier")
-        if settings.mode == "continuous":
-            raise RepeatedRun(
-                f"{name}={directory}: seed {seed} already wrote continuous traffic to these files ({when}), and a "
-                "seed gives the same event ids every time; use --overwrite to replace the files, or another --seed"
-            )
-        known = run.get("settings_digest")
-        if known is None and isinstance(run.get("settings"), dict):
-            known = settings_digest(run["settings"])
-        if window is not None and (run.get("window_start"), run.get("window_end")) == window and known == digest:
-            raise RepeatedRun(
-                f"{name}={directory}: seed {seed} with these settings and the window {window[0]} to {window[1]} "
-                f"is already in these files ({when}); its events would be there twice: use --overwrite to "
-                "replace the files, or another --seed"
-            )
+        when = run.get("written_at") or "earlier"
+        mode = run.get("mode") or "a"
+        raise RepeatedRun(
+            f"{name}={directory}: seed {seed} is already in these files ({mode} run, {when}), and a seed gives "
+            f"the same event ids whatever the count, window, settings or mode; use --overwrite to replace the "
+            f"files, or another --seed"
+        )
 
 
 def _lines_after(path: Path, offset: int) -> int:
