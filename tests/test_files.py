@@ -139,6 +139,9 @@ class TestRepeatedRuns:
         run_batch(EventGenerator(settings, 21), [publisher], 5000, start, end)
         publisher._close_fds()  # what SIGKILL leaves: lines, a "running" note, no manifest entry
         publisher.lock.release()
+        users = tmp_path / "users.jsonl"
+        users_before = users.read_bytes()
+        users.write_bytes(users_before + b'{"user_id":"user_1"}\n{"user_id":"us')  # killed while writing its users
         assert (
             main(["--count", "5000", "--seed", "21", "--end", "2026-03-01", "-q", "--output-dir", str(tmp_path)]) == 2
         )
@@ -155,6 +158,11 @@ class TestRepeatedRuns:
         ]
         assert sum(manifest["runs"][1]["counts"].values()) == 5000
         assert "running" not in manifest
+        # The killed run's users were cut off again (its entry says so); the next run's were appended whole.
+        assert manifest["runs"][1]["users"]["lines"] == 0 and "killed" in manifest["runs"][1]["users"]["failed"]
+        after = users.read_bytes()
+        assert after.startswith(users_before) and after.endswith(b"\n")
+        assert len(after[len(users_before) :].splitlines()) == manifest["runs"][2]["users"]["lines"] > 0
 
     def test_an_unreadable_manifest_is_not_appended_to(self, tmp_path: Path) -> None:
         """A manifest that does not parse: what the files hold is unknown, so appending is refused."""
