@@ -196,6 +196,23 @@ class TestFullDisk:
             assert result.stderr.count("\n") == 1 and "No space left on device".lower() in result.stderr.lower()
             assert sorted(p.name for p in disk.iterdir()) == ["filler"]
 
+    def test_a_full_disk_at_the_report_json_names_it_and_replaces_nothing(self, tmp_path: Path) -> None:
+        """Room for the page but not the JSON: one line naming report.json, exit 1, neither file put in place."""
+        source = tmp_path / "run"
+        assert (
+            run_cli("--count", "3000", "--seed", "1", "--end", END, "-q", env={"OUTPUT_DIR": str(source)}).returncode
+            == 0
+        )
+        assert run_cli("report", "--input", str(source), "-q").returncode == 0
+        page, figures = ((source / name).stat().st_size for name in ("report.html", "report.json"))
+        assert figures > 16_384  # half of it leaves a margin of pages either side
+        with _tmpfs(tmp_path / "disk", f"{(page + 4095) // 4096 * 4 + figures // 2048}k") as disk:
+            result = run_cli("report", "--input", str(source), "--out", str(disk / "report.html"))
+            assert result.returncode == 1, result.stderr
+            assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+            assert f"cannot write {disk / 'report.json'}: No space left on device" in result.stderr
+            assert list(disk.iterdir()) == []
+
 
 def _batch_span(count: int) -> timedelta:
     slices = -(-count // SLICE_EVENTS)

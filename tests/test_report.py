@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -243,3 +246,69 @@ class TestManifest:
         assert sum(manifest["totals_in_files"].values()) == 1200
         assert "hunter2-secret" not in text
         assert manifest["settings"]["REDIS_PASSWORD"] == "***"
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 events (seed 1) without a report: a folder the report tests below write into copies of."""
+    directory = tmp_path_factory.mktemp("small")
+    result = run_cli("--count", "3000", "--seed", "1", "--end", "2026-02-01", "-q", env={"OUTPUT_DIR": str(directory)})
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+class TestReportWrites:
+    def test_a_failed_json_write_names_the_json_exits_1_and_replaces_nothing(
+        self,
+        small_run: Path,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """The disk fills while the JSON is written: one line naming report.json, exit 1; no page, no temporary."""
+        from src.main import main
+        from src.output import files
+
+        real = files.os.open
+
+        def full_for_the_json(path: object, flags: int, *args: object, **kwargs: object) -> int:
+            if str(path).endswith(".report.json.tmp"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(files.os, "open", full_for_the_json)
+        out = tmp_path / "site"
+        assert main(["report", "--input", str(small_run), "--out", str(out / "report.html")]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith(f"error: cannot write {out / 'report.json'}: No space left on device"), err
+        assert list(out.iterdir()) == []  # the page was not put in place without its figures, nor left half-written
+
+    @pytest.mark.parametrize("flag", ["--out", "--json"])
+    def test_a_target_that_is_not_a_regular_file_is_refused(
+        self, small_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str
+    ) -> None:
+        """--out or --json naming a FIFO (as /dev/null would be): one line naming the flag, exit 2, nothing replaced."""
+        from src.main import main
+
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        other = tmp_path / ("r.json" if flag == "--out" else "r.html")
+        pair = ["--json", str(other)] if flag == "--out" else ["--out", str(other)]
+        assert main(["report", "--input", str(small_run), flag, str(fifo), *pair]) == 2
+        err = capsys.readouterr().err
+        assert err.strip().splitlines() == [
+            f"error: {flag}={fifo}: it is a FIFO, not a regular file; give the path of a file to write"
+        ]
+        assert stat.S_ISFIFO(fifo.lstat().st_mode)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+
+    def test_the_atomic_writer_refuses_a_fifo(self, tmp_path: Path) -> None:
+        """write_atomically itself (the manifest's writer too) never renames over a file that is not regular."""
+        from src.output.files import NotARegularFile, write_atomically
+
+        fifo = tmp_path / "manifest.json"
+        os.mkfifo(fifo)
+        with pytest.raises(NotARegularFile, match="FIFO"):
+            write_atomically(fifo, b"{}\n")
+        assert stat.S_ISFIFO(fifo.lstat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == [fifo.name]

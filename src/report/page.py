@@ -546,9 +546,11 @@ def render(report: dict[str, Any]) -> str:
 def write(report: dict[str, Any], html_path: Path, json_path: Path) -> None:
     """Write the page and the JSON summary of every figure, each through a temporary file and a rename.
 
-    A failed write (a full disk) leaves the old files, or none, never an empty or partial one.
+    Both are written before either is renamed: a failed write (a full disk) leaves the old
+    files, or none, never an empty or partial one, and raises WriteFailed naming the file.
     """
-    from ..output.files import write_atomically
+    from ..output.files import write_all_atomically
 
-    write_atomically(html_path, render(report).encode("utf-8"))
-    write_atomically(json_path, (json.dumps(report, indent=2, default=str) + "\n").encode("utf-8"))
+    page = render(report).encode("utf-8")
+    figures = (json.dumps(report, indent=2, default=str) + "\n").encode("utf-8")
+    write_all_atomically([(html_path, page), (json_path, figures)])
