@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 import re
 import shutil
 import stat
@@ -312,3 +313,65 @@ class TestReportWrites:
         with pytest.raises(NotARegularFile, match="FIFO"):
             write_atomically(fifo, b"{}\n")
         assert stat.S_ISFIFO(fifo.lstat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == [fifo.name]
+
+
+def _small_folder(run: Path, folder: Path, kind: str) -> None:
+    """A folder of few or odd events made from ``run``'s files (see the cases below)."""
+    folder.mkdir()
+    searches = (run / file_name("search")).read_bytes().splitlines(keepends=True)
+    count = {"1 search": 1, "3 searches": 3, "50 searches": 50}.get(kind, 1000)
+    if kind == "3 anonymous searches":
+        searches = [line for line in searches if b'"user_id":null' in line]
+        count = 3
+    (folder / file_name("search")).write_bytes(b"".join(searches[:count]))
+    if kind == "1,000 searches and a binary click file":
+        (folder / file_name("click")).write_bytes(random.Random(5).randbytes(50_000))
+    if kind == "50 searches and every click":  # more clicks than searches: no interval for the rate
+        (folder / file_name("search")).write_bytes(b"".join(searches[:50]))
+        for name in (file_name("click"), file_name("conversion"), "manifest.json"):
+            shutil.copy(run / name, folder / name)
+    if kind == "a folder named conversion_events.jsonl":
+        (folder / file_name("conversion")).mkdir()
+
+
+SMALL_FOLDERS = [
+    "1 search",
+    "3 searches",
+    "3 anonymous searches",
+    "50 searches",
+    "1,000 searches",
+    "1,000 searches and a binary click file",
+    "50 searches and every click",
+]
+
+
+@pytest.mark.parametrize("kind", [*SMALL_FOLDERS, "a folder named conversion_events.jsonl"])
+def test_small_or_odd_folders_give_a_page_or_one_line(
+    small_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """A handful of searches, no logged-in user, binary clicks, clicks without their searches: a page that says
+    what it cannot measure; a folder where a file should be: one line. Never a traceback."""
+    from src.main import main
+
+    folder = tmp_path / "events"
+    _small_folder(small_run, folder, kind)
+    code = main(["report", "--input", str(folder), "-q"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if kind not in SMALL_FOLDERS:
+        assert code == 2
+        assert err.strip().splitlines() == [
+            f"error: --input={folder}: conversion_events.jsonl is a directory, not a file of events; move it away"
+        ]
+        assert not (folder / "report.html").exists()
+        return
+    assert code == 0, err
+    report = json.loads((folder / "report.json").read_text())
+    page = (folder / "report.html").read_text()
+    assert page.rstrip().endswith("</html>")
+    searches = report["counts"]["search"]
+    assert (f"Only {searches:,} valid search" in page) == (searches < 1000)
+    if kind == "3 anonymous searches":
+        assert "their home cities cannot be measured" in page
+    if kind == "50 searches and every click":
+        assert report["funnel"]["clicks"] > searches and report["funnel"]["click_through_rate"]["ci95"] is None

@@ -20,6 +20,7 @@ import duckdb
 
 from ..config import Settings, load_settings
 from ..models import EVENT_TYPES, file_name
+from ..output.files import not_a_regular_file
 from ..output.manifest import read_manifest, true_parameters
 from ..reference import USD_RATES, all_cities, countries
 from .checks import flag
@@ -191,6 +192,13 @@ def check_input(directory: Path, input_name: str = "--input") -> None:
         raise ReportError(f"{input_name}={directory}: not a directory; point it at the OUTPUT_DIR of a run")
     if not any((directory / file_name(t)).exists() for t in EVENT_TYPES):
         raise ReportError(f"{input_name}={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
+    for event_type in EVENT_TYPES:
+        # DuckDB cannot read a folder, and would wait forever on a FIFO: say so instead.
+        kind = not_a_regular_file(directory / file_name(event_type))
+        if kind is not None:
+            raise ReportError(
+                f"{input_name}={directory}: {file_name(event_type)} is {kind}, not a file of events; move it away"
+            )
 
 
 def build_report(
