@@ -388,6 +388,23 @@ class TestMemory:
         assert err.count("\n") == 1 and "ulimit -v" in err, err
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
+    @pytest.mark.parametrize("above_mb", [0, 50, 150])
+    def test_a_limit_a_little_above_the_threshold_runs_a_million_events(self, tmp_path: Path, above_mb: int) -> None:
+        """ulimit -v just above what src/early.py asks for: a 1,000,000-event run completes (it aborted in Rust)."""
+        from src.early import MIN_ADDRESS_SPACE
+
+        limit_bytes = MIN_ADDRESS_SPACE + (above_mb << 20)
+
+        def limit() -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+        run = _start("--count", "1000000", "--seed", str(40 + above_mb), "--end", END, "-q",
+                     "--output-dir", str(tmp_path), preexec_fn=limit)  # fmt: skip
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+        events = _assert_whole_json_lines(tmp_path)
+        assert sum(len(v) for v in events.values()) == 1_000_000
+
     def test_out_of_memory_mid_run_is_one_line(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
