@@ -22,8 +22,8 @@ from .early import MEMORY_HINT, out_of_memory
 from .generator import EventGenerator, WorkerLost, new_seed
 from .models import EVENT_TYPES
 from .output.files import FolderLock, WriteFailed
-from .output.manifest import begin_run, check_new_run, record_run, run_record
-from .output.users import USERS_FILE, write_users
+from .output.manifest import begin_run, check_new_run, record_run, run_record, users_entry
+from .output.users import UsersWritten, write_users
 from .progress import Progress, thousands
 from .publishers import FilePublisher, Publisher, RedisPublisher, RedisUnavailable, StreamPublisher, redis_client
 from .runner import ENCODE_THREADS, RunResult, events_per_second, run_batch, run_live
@@ -199,7 +199,7 @@ def generate(
     file_publisher: FilePublisher | None = None
     try:
         if lock is not None and not settings.overwrite:
-            check_new_run(settings.output_dir, settings, seed, window, dir_name)
+            check_new_run(settings.output_dir, seed, dir_name)
         say(f"generating {what}seed {seed}, {where}")
         generator = EventGenerator(settings, seed)
         if should_stop():
@@ -306,16 +306,25 @@ def generate(
         if live:
             span["rate"] = settings.events_per_second
         special = [] if live else generator.special_days()
-        record = run_record(settings, seed, result.counts, span, result.interrupted or bool(failure), special)
+        written: UsersWritten | None = None
+        users_failure: str | None = None
         try:
-            manifest = record_run(file_publisher, record, overwrite=settings.overwrite)
-            if manifest is not None:
-                users = generator.live_users() if live else generator.users
-                users_file = write_users(settings.output_dir, users, generator.cities, overwrite=settings.overwrite)
+            # Users before the manifest, so that the manifest (written last) says whether they are in the file.
+            if not file_publisher.dropped:
+                try:
+                    users = generator.live_users() if live else generator.users
+                    written = write_users(settings.output_dir, users, generator.cities, overwrite=settings.overwrite)
+                except WriteFailed as exc:
+                    users_failure = str(exc)
+                    failure = failure or users_failure
+            users_file = written.path if written is not None else None
+            interrupted = result.interrupted or bool(failure)
+            record = run_record(
+                settings, seed, result.counts, span, interrupted, special, users_entry(written, users_failure)
+            )
+            manifest = record_run(file_publisher, record, overwrite=settings.overwrite, users=written)
         except WriteFailed as exc:
             failure = failure or str(exc)
-        except OSError as exc:
-            failure = failure or f"cannot write {settings.output_dir / USERS_FILE}: {exc.strerror or exc}"
         finally:
             lock.release()
     return GenerateResult(

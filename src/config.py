@@ -17,6 +17,7 @@ import math
 import os
 import tempfile
 import tomllib
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -168,9 +169,17 @@ MIN_RATE = 0.01
 # What a file name may hold where the file system does not say (Linux's NAME_MAX and PATH_MAX).
 NAME_MAX, PATH_MAX = 255, 4096
 
-# Windows must fit in the calendar the encoder writes (days after 1970) with room for trips ahead.
+# Every date in the events (times, and the trips searched for) lies between EARLIEST and LATEST, within the
+# calendar the encoder writes (days after 1970, four-digit years). A window must end a year before LATEST:
+# trips are searched for months ahead (and are cut at LATEST in the rare case they would go beyond it).
 EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
 LATEST = datetime(2999, 1, 1, tzinfo=UTC)
+LATEST_WINDOW = datetime(2998, 1, 1, tzinfo=UTC)
+MAX_WINDOW_DAYS = 3660  # the longest window (--days), and how far back a continuous run may start
+MAX_EVENTS = 10_000_000_000  # the most events a run may write (--count), and a continuous run may catch up
+# A continuous run starts with about a minute of traffic in progress, made at once: memory grows with the rate
+# (peak RSS 1.0 GB at 20,000 events/s, 1.5 GB at 40,000, 3.3 GB at 100,000; 24 GB at 10,000,000 was OOM-killed).
+MAX_CONTINUOUS_RATE = 40_000
 
 
 def _parse_instant(value: Any) -> datetime | None:
@@ -184,8 +193,8 @@ def _parse_instant(value: Any) -> datetime | None:
             raise ValueError("expected an ISO 8601 date or time such as 2026-01-31 or 2026-01-31T12:00:00Z") from None
     if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    if parsed is not None and not EARLIEST <= parsed <= LATEST:
-        raise ValueError(f"expected a time between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    if parsed is not None and not EARLIEST <= parsed <= LATEST_WINDOW:
+        raise ValueError(f"expected a time between {EARLIEST:%Y-%m-%d} and {LATEST_WINDOW:%Y-%m-%d}")
     return parsed.astimezone(UTC) if parsed is not None else None
 
 
@@ -238,7 +247,11 @@ class Settings(BaseSettings):
         description="Directory for the JSONL output files.",
     )
     events_per_second: float = Field(
-        10.0, ge=MIN_RATE, le=10_000_000, allow_inf_nan=False, description="Rate of continuous mode, events/s."
+        10.0,
+        ge=MIN_RATE,
+        le=10_000_000,
+        allow_inf_nan=False,
+        description="Rate of continuous mode, events/s (at most 40,000 there; see Continuous mode).",
     )
     click_through_rate: float = Field(0.30, ge=0, le=1, description="Clicks divided by searches.")
     conversion_rate: float = Field(0.10, ge=0, le=1, description="Conversions divided by clicks.")
@@ -278,7 +291,7 @@ class Settings(BaseSettings):
     output: Literal["file", "redis", "stdout", "both"] = Field(
         "file", description="file, redis, stdout (alias console) or both (file and redis)."
     )
-    event_count: int = Field(10_000, ge=1, le=10_000_000_000, description="Events in a batch run, over all types.")
+    event_count: int = Field(10_000, ge=1, le=MAX_EVENTS, description="Events in a batch run, over all types.")
     batch_rate: float | None = Field(
         None, ge=MIN_RATE, le=10_000_000, allow_inf_nan=False, description="Pace a batch run at this many events/s."
     )
@@ -294,7 +307,7 @@ class Settings(BaseSettings):
         description="End of the batch time window; the current hour if unset.",
     )
     window_days: float = Field(
-        7.0, gt=0, le=3660, allow_inf_nan=False, description="Length of the window when start is not given."
+        7.0, gt=0, le=MAX_WINDOW_DAYS, allow_inf_nan=False, description="Length of the window when start is not given."
     )
     duration: float | None = Field(
         None, gt=0, le=1e9, allow_inf_nan=False, description="Seconds a continuous run lasts; until stopped if unset."
@@ -390,6 +403,9 @@ class Settings(BaseSettings):
     def _stream_prefix(cls, value: str) -> str:
         if len(value.encode("utf-8", "surrogateescape")) > 1000:
             raise ValueError("must be at most 1,000 bytes")
+        # A line end or NUL in a key name breaks every tool that lists keys a line at a time (redis-cli --scan).
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            raise ValueError("must not contain control characters (line ends, tabs, NUL): it names Redis keys")
         return value
 
     @field_validator("mode", mode="before")
@@ -437,12 +453,39 @@ class Settings(BaseSettings):
             field = "window_days"
             if "window_days" not in self.model_fields_set:
                 field = "window_end" if self.window_end is not None else "window_start"
-            if start < EARLIEST or end > LATEST:
+            if start < EARLIEST or end > LATEST_WINDOW:
                 raise ValueError(
                     f"{field}: gives the window {start:%Y-%m-%d} to {end:%Y-%m-%d}; a window must lie between "
-                    f"{EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+                    f"{EARLIEST:%Y-%m-%d} and {LATEST_WINDOW:%Y-%m-%d}"
                 )
+        else:
+            self._check_continuous()
         return self
+
+    def _check_continuous(self) -> None:
+        """A continuous run's rate must fit in memory, and its history (``--start``) be caught up in hours."""
+        if self.events_per_second > MAX_CONTINUOUS_RATE:
+            raise ValueError(
+                f"events_per_second: must be at most {MAX_CONTINUOUS_RATE:,} events/s in continuous mode (a live "
+                "run starts with a minute of traffic in memory: 1.5 GB at that rate)"
+            )
+        if self.window_start is None:
+            return
+        now = datetime.now(UTC)
+        if self.window_start > now:
+            raise ValueError("window_start: a continuous run starts now or in the past (it catches up from there)")
+        history = (now - self.window_start).total_seconds()
+        if history > MAX_WINDOW_DAYS * 86_400:
+            raise ValueError(
+                f"window_start: a continuous run may start at most {MAX_WINDOW_DAYS:,} days (10 years) ago, "
+                "as a batch window may be long"
+            )
+        if self.events_per_second * history > MAX_EVENTS:
+            raise ValueError(
+                f"window_start: catching up from it at {self.events_per_second:,g} events/s makes "
+                f"{self.events_per_second * history:,.0f} events, more than the {MAX_EVENTS:,} a run may write; "
+                "start later or lower the rate"
+            )
 
     # Derived views of the "key=value" settings, read once they are known to be valid.
     def mapping(self, field: str) -> dict[str, float]:

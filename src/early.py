@@ -21,8 +21,9 @@ import sys
 from types import FrameType, TracebackType
 
 MEMORY_HINT = "raise the memory limit (ulimit -v, the container's) or lower USER_POOL_SIZE"
-# Address space a run reserves at its peak (measured: 1.3 GB for 10,000 events, 2.0 GB for a million; polars'
-# allocator and the encoding threads). Below it polars aborts the process with no way to catch it.
+# Address space a run reserves at its peak (VmPeak, with two glibc arenas: src/tuning.py): 0.65 GB for 10,000
+# events, 1.6-1.8 GB for a million (the issue's run), 1.9 GB for 3 million, 2.4 GB for 10 million. Below what a
+# run needs polars aborts the process with no way to catch it; a limit from this up runs a million events.
 MIN_ADDRESS_SPACE = 2 << 30
 _installed = False
 stdout_closed = False  # the process was started with standard output closed (now on /dev/null)

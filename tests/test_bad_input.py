@@ -49,7 +49,17 @@ for value in ["tomorrow", "1970-06-01", "2999-06-01", "2026-01-01T00:00:00+25:00
     case(["--end", value], names=f"--end={value}")
 case(["--end", "1971-01-01", "--days", "3660"], names="--days=3660")
 case(["--end", "1971-01-03"], names="--end=1971-01-03")
-case(["--start", "2998-12-30", "--days", "5"], names="--days=5")
+case(["--start", "2997-12-30", "--days", "5"], names="--days=5")
+# Trips are searched for months ahead: a window ends a year before the last date allowed (2999-01-01).
+case(["--end", "2998-12-31"], names="--end=2998-12-31")
+case(["--end", "2998-01-01T00:00:01"], names="--end=2998-01-01T00:00:01")
+# Continuous mode: a rate whose minute of warm-up fits in memory, and a history that can be caught up.
+case(["--mode", "continuous", "--rate", "10000000", "--duration", "1"], names="--rate=10000000")
+case(["--mode", "continuous", "--rate", "40001"], names="--rate=40001")
+case([], {"MODE": "continuous", "EVENTS_PER_SECOND": "50000"}, "EVENTS_PER_SECOND=50000")
+case(["--mode", "continuous", "--start", "1971-01-01"], names="--start=1971-01-01")
+case(["--mode", "continuous", "--start", "2990-01-01"], names="--start=2990-01-01")
+case(["--mode", "continuous", "--rate", "40000", "--start", "2026-01-01"], names="--start=2026-01-01")
 case(["--start", "2026-02-01", "--end", "2026-01-01"], names="--start=2026-02-01")
 case(["--start", "2026-01-01", "--end", "2026-01-01"], names="--start=2026-01-01")
 case(["--start", "1970-12-31", "--end", "2026-01-01"], names="--start=1970-12-31")
@@ -137,6 +147,8 @@ for url in [
 ]:
     case([], {**REDIS, "REDIS_URL": url}, "REDIS_URL=")
 case([], {**REDIS, "STREAM_PREFIX": "p" * 2000}, "STREAM_PREFIX=")
+for prefix in ["a\nb", "a\tb", "a\rb", "events\x1b[31m", "a\x7fb"]:
+    case([], {**REDIS, "STREAM_PREFIX": prefix}, "STREAM_PREFIX=")
 # Valid settings, but no Redis there: refused at the start, before anything is generated.
 case([], {**REDIS, "REDIS_HOST": "127.0.0.1"}, "REDIS_HOST:REDIS_PORT=127.0.0.1:")
 case([], {**REDIS, "REDIS_URL": f"redis://:{PASSWORD}@127.0.0.1:{FREE}/0"}, f"REDIS_URL=127.0.0.1:{FREE}")
@@ -195,6 +207,7 @@ SUBPROCESS_CASES = [
     ([], {**REDIS, "REDIS_HOST": "ü" * 64}, "REDIS_HOST="),
     ([], {"OUTPUT_DIR": ""}, "OUTPUT_DIR="),
     (["--rate", "1e-300"], {}, "--rate=1e-300"),
+    (["--mode", "continuous", "--rate", "10000000", "--duration", "1"], {}, "--rate=10000000"),
     ([], {**REDIS, "STREAM_MAXLEN": "1180591620717411303424"}, "STREAM_MAXLEN="),
 ]
 

@@ -135,6 +135,38 @@ class TestFullDisk:
                 assert {t: len(v) for t, v in events.items()} == manifest["totals_in_files"]
                 assert _integrity(events)["dangling_clicks"] == 0
 
+    def test_a_full_disk_while_writing_users_cuts_them_back_and_says_so(self, tmp_path: Path) -> None:
+        """The events fit but users.jsonl does not: exit 1 naming it, whole lines, a manifest saying so; then append."""
+        args = ("--count", "6500", "--seed", "1", "--end", END, "-q")
+        dry = tmp_path / "dry"
+        assert run_cli(*args, env={"OUTPUT_DIR": str(dry)}).returncode == 0
+        events = sum((dry / file_name(t)).stat().st_size for t in EVENT_TYPES)
+        users = (dry / "users.jsonl").stat().st_size
+        assert users > 200_000  # room for half of it, and a wide margin either side
+        # The events, two manifests' worth (one is written beside the other), pages and half the users.
+        size = events + 2 * (dry / "manifest.json").stat().st_size + 16 * 4096 + users // 2
+        with _tmpfs(tmp_path / "disk", f"{size // 1024}k") as disk:
+            result = run_cli(*args, env={"OUTPUT_DIR": str(disk)})
+            assert result.returncode == 1, result.stderr
+            assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+            assert f"cannot write {disk / 'users.jsonl'}: No space left on device" in result.stderr
+            data = (disk / "users.jsonl").read_bytes()
+            assert data == b""  # cut back to its size before the run: nothing, not a partial line
+            manifest = json.loads((disk / "manifest.json").read_text())
+            assert manifest["interrupted"] is True
+            assert manifest["users"]["lines"] == 0 and "No space left" in manifest["users"]["failed"]
+            assert manifest["runs"][-1]["users"] == manifest["users"]
+            written = _assert_whole_json_lines(disk)
+            assert {t: len(v) for t, v in written.items()} == manifest["totals_in_files"]
+            # More room: the next run appends whole users lines, and its manifest entry counts them.
+            subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+            again = run_cli("--count", "2000", "--seed", "2", "--end", END, "-q", env={"OUTPUT_DIR": str(disk)})
+            assert again.returncode == 0, again.stderr
+            lines = (disk / "users.jsonl").read_bytes().splitlines()
+            assert all(json.loads(line)["user_id"].startswith("user_") for line in lines)
+            manifest = json.loads((disk / "manifest.json").read_text())
+            assert [run["users"]["lines"] for run in manifest["runs"]] == [0, len(lines)] and lines
+
     def test_overwrite_on_a_full_disk_keeps_the_old_files(self, tmp_path: Path) -> None:
         """--overwrite that runs out of space: the old files and manifest are as they were."""
         with _tmpfs(tmp_path / "disk") as disk:
@@ -163,6 +195,23 @@ class TestFullDisk:
             assert result.returncode != 0
             assert result.stderr.count("\n") == 1 and "No space left on device".lower() in result.stderr.lower()
             assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+    def test_a_full_disk_at_the_report_json_names_it_and_replaces_nothing(self, tmp_path: Path) -> None:
+        """Room for the page but not the JSON: one line naming report.json, exit 1, neither file put in place."""
+        source = tmp_path / "run"
+        assert (
+            run_cli("--count", "3000", "--seed", "1", "--end", END, "-q", env={"OUTPUT_DIR": str(source)}).returncode
+            == 0
+        )
+        assert run_cli("report", "--input", str(source), "-q").returncode == 0
+        page, figures = ((source / name).stat().st_size for name in ("report.html", "report.json"))
+        assert figures > 16_384  # half of it leaves a margin of pages either side
+        with _tmpfs(tmp_path / "disk", f"{(page + 4095) // 4096 * 4 + figures // 2048}k") as disk:
+            result = run_cli("report", "--input", str(source), "--out", str(disk / "report.html"))
+            assert result.returncode == 1, result.stderr
+            assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+            assert f"cannot write {disk / 'report.json'}: No space left on device" in result.stderr
+            assert list(disk.iterdir()) == []
 
 
 def _batch_span(count: int) -> timedelta:
@@ -338,6 +387,23 @@ class TestMemory:
         assert run.returncode == 1, err
         assert err.count("\n") == 1 and "ulimit -v" in err, err
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+    @pytest.mark.parametrize("above_mb", [0, 50, 150])
+    def test_a_limit_a_little_above_the_threshold_runs_a_million_events(self, tmp_path: Path, above_mb: int) -> None:
+        """ulimit -v just above what src/early.py asks for: a 1,000,000-event run completes (it aborted in Rust)."""
+        from src.early import MIN_ADDRESS_SPACE
+
+        limit_bytes = MIN_ADDRESS_SPACE + (above_mb << 20)
+
+        def limit() -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+        run = _start("--count", "1000000", "--seed", str(40 + above_mb), "--end", END, "-q",
+                     "--output-dir", str(tmp_path), preexec_fn=limit)  # fmt: skip
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+        events = _assert_whole_json_lines(tmp_path)
+        assert sum(len(v) for v in events.values()) == 1_000_000
 
     @pytest.mark.parametrize("workers", ["1", "2"])
     def test_out_of_memory_mid_run_is_one_line(

@@ -82,16 +82,43 @@ class TestRepeatedRuns:
         assert err.count("\n") == 1 and "--overwrite" in err and "another --seed" in err
         assert _lines(tmp_path) == before
 
-    def test_another_seed_window_or_setting_is_a_new_run(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Changing the seed, the window or a setting that shapes the events appends."""
+    def test_another_seed_is_a_new_run(self, tmp_path: Path) -> None:
+        """Another seed appends; --overwrite may repeat a seed, since it replaces the files."""
         directory = ["--output-dir", str(tmp_path)]
         assert main([*ARGS, *directory]) == 0
         assert main([*ARGS[:3], "12", *ARGS[4:], *directory]) == 0
-        assert main([*ARGS, "--days", "3", *directory]) == 0
-        monkeypatch.setenv("CLICK_THROUGH_RATE", "0.25")
-        assert main([*ARGS, *directory]) == 0
-        assert sum(_manifest_totals(tmp_path).values()) == 12_000
-        assert main([*ARGS, "--overwrite", *directory]) == 0  # --overwrite replaces, so it may repeat
+        assert sum(_manifest_totals(tmp_path).values()) == 6_000
+        assert main([*ARGS, "--overwrite", *directory]) == 0
+
+    @pytest.mark.parametrize(
+        ("extra", "env"),
+        [
+            (["--count", "3001"], {}),  # the audit's 10,000 then 10,001: 6,566 search ids twice
+            (["--days", "3"], {}),
+            ([], {"CLICK_THROUGH_RATE": "0.30000001"}),
+            (["--mode", "continuous", "--rate", "200", "--duration", "0.3"], {}),
+        ],
+        ids=["count", "window", "setting", "mode"],
+    )
+    def test_the_same_seed_with_other_settings_is_refused(
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        extra: list[str],
+        env: dict[str, str],
+    ) -> None:
+        """Event ids come from the seed: a seed already in the folder is refused whatever else changed."""
+        assert main([*ARGS, "--output-dir", str(tmp_path)]) == 0
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        capsys.readouterr()
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        args = [*ARGS, *extra] if "--mode" not in extra else ["--seed", "11", "-q", *extra]
+        assert main([*args, "--output-dir", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "seed 11" in err and "--overwrite" in err and "another --seed" in err, err
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
     def test_a_seed_of_continuous_traffic_is_refused_whatever_the_window(self, tmp_path: Path) -> None:
         """Live runs with one seed repeat event ids whatever the wall-clock time: the second is refused."""
@@ -112,6 +139,9 @@ class TestRepeatedRuns:
         run_batch(EventGenerator(settings, 21), [publisher], 5000, start, end)
         publisher._close_fds()  # what SIGKILL leaves: lines, a "running" note, no manifest entry
         publisher.lock.release()
+        users = tmp_path / "users.jsonl"
+        users_before = users.read_bytes()
+        users.write_bytes(users_before + b'{"user_id":"user_1"}\n{"user_id":"us')  # killed while writing its users
         assert (
             main(["--count", "5000", "--seed", "21", "--end", "2026-03-01", "-q", "--output-dir", str(tmp_path)]) == 2
         )
@@ -128,6 +158,11 @@ class TestRepeatedRuns:
         ]
         assert sum(manifest["runs"][1]["counts"].values()) == 5000
         assert "running" not in manifest
+        # The killed run's users were cut off again (its entry says so); the next run's were appended whole.
+        assert manifest["runs"][1]["users"]["lines"] == 0 and "killed" in manifest["runs"][1]["users"]["failed"]
+        after = users.read_bytes()
+        assert after.startswith(users_before) and after.endswith(b"\n")
+        assert len(after[len(users_before) :].splitlines()) == manifest["runs"][2]["users"]["lines"] > 0
 
     def test_an_unreadable_manifest_is_not_appended_to(self, tmp_path: Path) -> None:
         """A manifest that does not parse: what the files hold is unknown, so appending is refused."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import polars as pl
 import pytest
 
 from src.config import load_settings
@@ -135,3 +136,15 @@ class TestTimeModel:
         back = clock.inverse(clock.at(t, group), group)
         assert np.abs(back - t).max() <= 1
         assert (clock.inverse(clock.at(np.full(2, clock.t1), np.array([0, 1])) + 1, np.array([0, 1])) > clock.t1).all()
+
+
+def test_trip_dates_never_pass_the_last_date_allowed(tmp_path) -> None:
+    """A window at the end of the allowed range with ten times the phone lead: every trip ends by 2999-01-01."""
+    from .conftest import generate
+
+    sample = generate(tmp_path, 4000, 2, window_end="2998-01-01T00:00:00Z", window_days=1, mobile_lead_factor=10)
+    dates = sample.search.select(
+        pl.col("filters").struct.field("start_date").max().alias("start"),
+        pl.col("filters").struct.field("end_date").max().alias("end"),
+    ).row(0)
+    assert max(d for d in dates if d) <= "2999-01-01", dates

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import random
 import re
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -255,3 +259,131 @@ class TestManifest:
         assert sum(manifest["totals_in_files"].values()) == 1200
         assert "hunter2-secret" not in text
         assert manifest["settings"]["REDIS_PASSWORD"] == "***"
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 events (seed 1) without a report: a folder the report tests below write into copies of."""
+    directory = tmp_path_factory.mktemp("small")
+    result = run_cli("--count", "3000", "--seed", "1", "--end", "2026-02-01", "-q", env={"OUTPUT_DIR": str(directory)})
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+class TestReportWrites:
+    def test_a_failed_json_write_names_the_json_exits_1_and_replaces_nothing(
+        self,
+        small_run: Path,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """The disk fills while the JSON is written: one line naming report.json, exit 1; no page, no temporary."""
+        from src.main import main
+        from src.output import files
+
+        real = files.os.open
+
+        def full_for_the_json(path: object, flags: int, *args: object, **kwargs: object) -> int:
+            if str(path).endswith(".report.json.tmp"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(files.os, "open", full_for_the_json)
+        out = tmp_path / "site"
+        assert main(["report", "--input", str(small_run), "--out", str(out / "report.html")]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith(f"error: cannot write {out / 'report.json'}: No space left on device"), err
+        assert list(out.iterdir()) == []  # the page was not put in place without its figures, nor left half-written
+
+    @pytest.mark.parametrize("flag", ["--out", "--json"])
+    def test_a_target_that_is_not_a_regular_file_is_refused(
+        self, small_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str
+    ) -> None:
+        """--out or --json naming a FIFO (as /dev/null would be): one line naming the flag, exit 2, nothing replaced."""
+        from src.main import main
+
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        other = tmp_path / ("r.json" if flag == "--out" else "r.html")
+        pair = ["--json", str(other)] if flag == "--out" else ["--out", str(other)]
+        assert main(["report", "--input", str(small_run), flag, str(fifo), *pair]) == 2
+        err = capsys.readouterr().err
+        assert err.strip().splitlines() == [
+            f"error: {flag}={fifo}: it is a FIFO, not a regular file; give the path of a file to write"
+        ]
+        assert stat.S_ISFIFO(fifo.lstat().st_mode)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+
+    def test_the_atomic_writer_refuses_a_fifo(self, tmp_path: Path) -> None:
+        """write_atomically itself (the manifest's writer too) never renames over a file that is not regular."""
+        from src.output.files import NotARegularFile, write_atomically
+
+        fifo = tmp_path / "manifest.json"
+        os.mkfifo(fifo)
+        with pytest.raises(NotARegularFile, match="FIFO"):
+            write_atomically(fifo, b"{}\n")
+        assert stat.S_ISFIFO(fifo.lstat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == [fifo.name]
+
+
+def _small_folder(run: Path, folder: Path, kind: str) -> None:
+    """A folder of few or odd events made from ``run``'s files (see the cases below)."""
+    folder.mkdir()
+    searches = (run / file_name("search")).read_bytes().splitlines(keepends=True)
+    count = {"1 search": 1, "3 searches": 3, "50 searches": 50}.get(kind, 1000)
+    if kind == "3 anonymous searches":
+        searches = [line for line in searches if b'"user_id":null' in line]
+        count = 3
+    (folder / file_name("search")).write_bytes(b"".join(searches[:count]))
+    if kind == "1,000 searches and a binary click file":
+        (folder / file_name("click")).write_bytes(random.Random(5).randbytes(50_000))
+    if kind == "50 searches and every click":  # more clicks than searches: no interval for the rate
+        (folder / file_name("search")).write_bytes(b"".join(searches[:50]))
+        for name in (file_name("click"), file_name("conversion"), "manifest.json"):
+            shutil.copy(run / name, folder / name)
+    if kind == "a folder named conversion_events.jsonl":
+        (folder / file_name("conversion")).mkdir()
+
+
+SMALL_FOLDERS = [
+    "1 search",
+    "3 searches",
+    "3 anonymous searches",
+    "50 searches",
+    "1,000 searches",
+    "1,000 searches and a binary click file",
+    "50 searches and every click",
+]
+
+
+@pytest.mark.parametrize("kind", [*SMALL_FOLDERS, "a folder named conversion_events.jsonl"])
+def test_small_or_odd_folders_give_a_page_or_one_line(
+    small_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """A handful of searches, no logged-in user, binary clicks, clicks without their searches: a page that says
+    what it cannot measure; a folder where a file should be: one line. Never a traceback."""
+    from src.main import main
+
+    folder = tmp_path / "events"
+    _small_folder(small_run, folder, kind)
+    code = main(["report", "--input", str(folder), "-q"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if kind not in SMALL_FOLDERS:
+        assert code == 2
+        assert err.strip().splitlines() == [
+            f"error: --input={folder}: conversion_events.jsonl is a directory, not a file of events; move it away"
+        ]
+        assert not (folder / "report.html").exists()
+        return
+    assert code == 0, err
+    report = json.loads((folder / "report.json").read_text())
+    page = (folder / "report.html").read_text()
+    assert page.rstrip().endswith("</html>")
+    searches = report["counts"]["search"]
+    assert (f"Only {searches:,} valid search" in page) == (searches < 1000)
+    if kind == "3 anonymous searches":
+        assert "their home cities cannot be measured" in page
+    if kind == "50 searches and every click":
+        assert report["funnel"]["clicks"] > searches and report["funnel"]["click_through_rate"]["ci95"] is None

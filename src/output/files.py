@@ -14,6 +14,7 @@ import errno
 import fcntl
 import math
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
@@ -148,20 +149,97 @@ def repair_partial_line(path: Path, most: int | None = None) -> int:
         return size - keep
 
 
+def not_a_regular_file(path: Path) -> str | None:
+    """What ``path`` is if it exists and is not a regular file (``"a FIFO"``, ``"a directory"``...), else None.
+
+    Symbolic links are followed: a link to a device is refused like the device.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # missing (it will be created), or a problem the write itself will report
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {
+        stat.S_ISDIR: "a directory",
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), "not a regular file")
+
+
+class NotARegularFile(OSError):
+    """The target of an atomic write exists and is not a regular file: renaming over it would replace it."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        """``kind`` says what ``path`` is, as :func:`not_a_regular_file` returns it."""
+        super().__init__(errno.EINVAL, f"it is {kind}, not a regular file", str(path))
+
+
+def _write_temporary(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a new temporary file beside ``path`` (refusing a ``path`` that is not a regular file)."""
+    kind = not_a_regular_file(path)
+    if kind is not None:
+        raise NotARegularFile(path, kind)
+    temporary = path.with_name(f".{path.name}.tmp")
+    # A leftover of a killed writer goes first; whatever is there (even a FIFO) is never opened.
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        with open(fd, "wb") as handle:
+            handle.write(data)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    return temporary
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``path`` through a temporary file renamed over it: it is the old file or the new one, never part.
 
-    On failure the temporary file is removed and the error raised; ``path`` is untouched.
+    On failure the temporary file is removed and the error raised; ``path`` is untouched. A
+    ``path`` that exists and is not a regular file (``/dev/null``, a FIFO, a directory) is
+    refused with :class:`NotARegularFile`: the rename would put a file in its place.
     """
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = _write_temporary(path, data)
     try:
-        with temporary.open("wb") as handle:
-            handle.write(data)
         temporary.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
+
+
+def write_all_atomically(files: list[tuple[Path, bytes]]) -> None:
+    """Write several files each through a temporary file, then rename them all over their paths.
+
+    All are written before any is replaced, so a failed write (a full disk) leaves every
+    path as it was and no temporary file; it raises :class:`WriteFailed` naming the file
+    that failed. Each path is checked as :func:`write_atomically` does.
+    """
+    temporaries: list[tuple[Path, Path]] = []
+    current, replaced = Path(), 0
+    try:
+        for path, data in files:
+            current = path
+            temporaries.append((path, _write_temporary(path, data)))
+        for path, temporary in temporaries:
+            current = path
+            temporary.replace(path)
+            replaced += 1
+    except BaseException as exc:
+        for _, temporary in temporaries[replaced:]:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+        if not isinstance(exc, OSError):
+            raise
+        done = [p.name for p, _ in temporaries[:replaced]]
+        note = f"; {', '.join(done)} written, the rest left as they were" if done else "; no file was replaced"
+        raise WriteFailed(current, exc, note) from None
 
 
 def _pieces(batch: EncodedBatch) -> list[dict[str, int]]:

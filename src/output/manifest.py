@@ -6,8 +6,10 @@ the report reads them as its targets.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from ..simulation.sessions import (
 )
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
 from .files import FilePublisher, WriteFailed, write_atomically
-from .users import USERS_FILE
+from .users import USERS_FILE, UsersWritten
 
 MANIFEST = "manifest.json"
 
@@ -76,19 +78,15 @@ def settings_digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def check_new_run(
-    directory: Path, settings: Settings, seed: int, window: tuple[str, str] | None, name: str = "OUTPUT_DIR"
-) -> None:
-    """Refuse a run whose events are already in ``directory``'s files, going by its manifest.
+def check_new_run(directory: Path, seed: int, name: str = "OUTPUT_DIR") -> None:
+    """Refuse a run whose seed is already in ``directory``'s files, going by its manifest.
 
-    The same run is one with the same mode and seed and, in batch mode, the same window
-    (``window``, ISO strings) and the same settings that shape the events (not where they
-    go or how fast); it would write the same event ids again. In continuous mode the seed
-    alone decides the ids, whatever the wall-clock window or rate, so a seed already used
-    for continuous traffic here is refused. Raises :class:`RepeatedRun`, or
-    :class:`SettingsError` when a manifest is there but cannot be read. A run killed while
-    appending is listed first (:func:`account_for_killed_run`). Call it under the folder's
-    lock, and only when appending.
+    Event ids are drawn from the seed alone: another count, window, setting or mode with the
+    same seed gives many of the same ids again (10,000 then 10,001 events share 6,566 search
+    ids), so any run of the folder with this seed makes this one a repeat. Raises
+    :class:`RepeatedRun`, or :class:`SettingsError` when a manifest is there but cannot be
+    read. A run killed while appending is listed first (:func:`account_for_killed_run`).
+    Call it under the folder's lock, and only when appending.
     """
     path = directory / MANIFEST
     if not path.exists():
@@ -106,26 +104,17 @@ def check_new_run(
         account_for_killed_run(directory, document)
     except OSError as exc:
         raise WriteFailed(path, exc, "; nothing was written") from None
-    runs = [*document.get("runs", []), document]  # manifests of earlier versions give the last run's window here
-    digest = settings_digest(settings_record(settings))
+    runs = [*document.get("runs", []), document]  # manifests of earlier versions give the last run only at the top
     for run in runs:
-        if not isinstance(run, dict) or run.get("seed") != seed or run.get("mode") != settings.mode:
+        if not isinstance(run, dict) or run.get("seed") != seed:
             continue
-        when = run.get("written_at", "earlier")
-        if settings.mode == "continuous":
-            raise RepeatedRun(
-                f"{name}={directory}: seed {seed} already wrote continuous traffic to these files ({when}), and a "
-                "seed gives the same event ids every time; use --overwrite to replace the files, or another --seed"
-            )
-        known = run.get("settings_digest")
-        if known is None and isinstance(run.get("settings"), dict):
-            known = settings_digest(run["settings"])
-        if window is not None and (run.get("window_start"), run.get("window_end")) == window and known == digest:
-            raise RepeatedRun(
-                f"{name}={directory}: seed {seed} with these settings and the window {window[0]} to {window[1]} "
-                f"is already in these files ({when}); its events would be there twice: use --overwrite to "
-                "replace the files, or another --seed"
-            )
+        when = run.get("written_at") or "earlier"
+        mode = run.get("mode") or "a"
+        raise RepeatedRun(
+            f"{name}={directory}: seed {seed} is already in these files ({mode} run, {when}), and a seed gives "
+            f"the same event ids whatever the count, window, settings or mode; use --overwrite to replace the "
+            f"files, or another --seed"
+        )
 
 
 def _lines_after(path: Path, offset: int) -> int:
@@ -142,8 +131,9 @@ def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[st
     """If a run was killed while appending (its ``running`` note is still in ``document``), list it under ``runs``.
 
     Its lines are those after the sizes it noted, so ``totals_in_files`` stays true and the
-    same seeded run is refused as a repeat. Rewrites the manifest (under the lock); returns
-    the killed run's entry, or None.
+    same seeded run is refused as a repeat; ``users.jsonl`` is cut back to the size it noted
+    (its users, written last, are incomplete at best). Rewrites the manifest (under the
+    lock); returns the killed run's entry, or None.
     """
     note = document.get(RUNNING)
     if not isinstance(note, dict):
@@ -152,7 +142,14 @@ def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[st
     counts = {t: _lines_after(directory / file_name(t), int(sizes.get(t, 0))) for t in EVENT_TYPES}
     keys = ("seed", "mode", "window_start", "window_end", "settings_digest")
     entry = {**{k: note[k] for k in keys if k in note}, "written_at": note.get("started_at"), "counts": counts}
-    entry.update(interrupted=True, killed=True)
+    entry.update(interrupted=True, killed=True, users=users_entry(None, "killed before its users were written"))
+    users_size = note.get("users_size")
+    if isinstance(users_size, int):
+        # Users are written after the events: a run killed meanwhile may have left some, or a partial line.
+        users_path = directory / USERS_FILE
+        with contextlib.suppress(FileNotFoundError):
+            if users_path.stat().st_size > users_size:
+                os.truncate(users_path, users_size)
     runs = list(document.get("runs", []))
     if sum(counts.values()):
         runs.append(entry)
@@ -182,6 +179,9 @@ def begin_run(publisher: FilePublisher, settings: Settings, seed: int, window: t
             "settings_digest": settings_digest(settings_record(settings)),
             "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "sizes": publisher.sizes_at_start,
+            "users_size": (publisher.directory / USERS_FILE).stat().st_size
+            if (publisher.directory / USERS_FILE).exists()
+            else 0,
         }
         write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
     except (OSError, ValueError) as exc:
@@ -291,8 +291,12 @@ def run_record(
     span: dict[str, Any],
     interrupted: bool,
     special_days: list[dict[str, Any]] | None = None,
+    users: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest entry of one run; ``special_days`` are the calendar's holidays and deal days in its window."""
+    """The manifest entry of one run; ``special_days`` are the calendar's holidays and deal days in its window.
+
+    ``users`` says what the run added to ``users.jsonl`` (:func:`users_entry`).
+    """
     parameters = true_parameters(settings)
     parameters["calendar"]["special_days"] = special_days or []
     return {
@@ -303,10 +307,19 @@ def run_record(
         **span,
         "counts": counts,
         "interrupted": interrupted,
+        "users": users if users is not None else users_entry(None),
         "files": {t: file_name(t) for t in EVENT_TYPES},
         "settings": settings_record(settings),
         "parameters": parameters,
     }
+
+
+def users_entry(written: UsersWritten | None, failure: str | None = None) -> dict[str, Any]:
+    """What a run added to ``users.jsonl``, for its manifest entry: its lines, and why none if its write failed."""
+    entry: dict[str, Any] = {"file": USERS_FILE, "lines": written.lines if written is not None else 0}
+    if failure is not None:
+        entry["failed"] = failure
+    return entry
 
 
 def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> Path:
@@ -331,6 +344,7 @@ def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> 
         "settings_digest",
         "counts",
         "interrupted",
+        "users",
     )
     runs.append({k: record[k] for k in keys if k in record})
     totals = {t: sum(run["counts"].get(t, 0) for run in runs) for t in EVENT_TYPES}
@@ -339,13 +353,16 @@ def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> 
     return path
 
 
-def record_run(publisher: FilePublisher, record: dict[str, Any], overwrite: bool) -> Path | None:
+def record_run(
+    publisher: FilePublisher, record: dict[str, Any], overwrite: bool, users: UsersWritten | None = None
+) -> Path | None:
     """Write the manifest for what a run left in ``publisher``'s files (after closing it); its path.
 
     None when the run's new files were dropped (a failed ``--overwrite``): files and manifest
     are as they were. If the manifest cannot be written, an appending run's lines are taken
-    out of the files again (an overwrite's stale manifest is removed) and WriteFailed raised,
-    so a manifest never says something other than what the files hold.
+    out of the files again, ``users.jsonl``'s too (``users``), and WriteFailed raised (an
+    overwrite's stale manifest is removed), so a manifest never says something other than
+    what the files hold.
     """
     if publisher.dropped:
         return None
@@ -361,6 +378,8 @@ def record_run(publisher: FilePublisher, record: dict[str, Any], overwrite: bool
                 note = f"; the files hold this run's events, {MANIFEST} an earlier run's"
         else:
             publisher.undo()
+            if users is not None:
+                users.undo()
             note = "; this run's lines were taken out of the files again"
         raise WriteFailed(path, exc, note) from None
 

@@ -193,7 +193,9 @@ def geography(con: duckdb.DuckDBPyConnection, settings: Settings, top: int) -> d
         FROM people p LEFT JOIN homes h USING (country, city) ORDER BY p.population DESC LIMIT {top}""",
     )
     for row in rows:
-        row["relative"] = row["share"] / row["population_share"] - 1 if row["population_share"] else None
+        # No logged-in user in the files (a few anonymous searches): no share to hold against the population.
+        measurable = row["share"] is not None and row["population_share"]
+        row["relative"] = row["share"] / row["population_share"] - 1 if measurable else None
     countries = query_rows(con, "SELECT country, count(*) AS sessions FROM sessions GROUP BY 1 ORDER BY 2 DESC")
     return {"top_cities": rows, "sessions_by_country": countries}
 

@@ -20,7 +20,8 @@ import duckdb
 
 from ..config import Settings, load_settings
 from ..models import EVENT_TYPES, file_name
-from ..output.manifest import read_manifest, true_parameters
+from ..output.files import not_a_regular_file
+from ..output.manifest import NOT_EVENT_SETTINGS, read_manifest, true_parameters
 from ..reference import USD_RATES, all_cities, countries
 from .checks import flag
 from .figures import figures
@@ -191,6 +192,13 @@ def check_input(directory: Path, input_name: str = "--input") -> None:
         raise ReportError(f"{input_name}={directory}: not a directory; point it at the OUTPUT_DIR of a run")
     if not any((directory / file_name(t)).exists() for t in EVENT_TYPES):
         raise ReportError(f"{input_name}={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
+    for event_type in EVENT_TYPES:
+        # DuckDB cannot read a folder, and would wait forever on a FIFO: say so instead.
+        kind = not_a_regular_file(directory / file_name(event_type))
+        if kind is not None:
+            raise ReportError(
+                f"{input_name}={directory}: {file_name(event_type)} is {kind}, not a file of events; move it away"
+            )
 
 
 def build_report(
@@ -206,11 +214,13 @@ def build_report(
     if manifest and not (isinstance(manifest.get("settings"), dict) and isinstance(manifest.get("parameters"), dict)):
         manifest = None  # not a manifest of this generator: measure against the defaults
     # The run's own settings where a manifest says them; load_settings gives a bad value one line, not a traceback.
+    # Only those that shape the events: the targets. Where they went, how fast and when are no target, and a
+    # manifest of an earlier version may hold a rate or a start a run is no longer allowed.
     settings = load_settings(
         {
             k.lower(): v
             for k, v in manifest["settings"].items()
-            if k.lower() in Settings.model_fields and k != "REDIS_PASSWORD"
+            if k.lower() in Settings.model_fields and k not in NOT_EVENT_SETTINGS
         }
         if manifest
         else {},

@@ -15,17 +15,23 @@ def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
     p = successes / trials
     centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # At p = 0 or 1 rounding can put the bound a hair past p (1e-17): the interval must hold p, or a
+    # chart's error bar below it comes out negative and matplotlib refuses to draw it.
+    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def rate_entry(successes: int, trials: int, target: float | None) -> dict[str, Any]:
-    """A measured rate with its 95 % interval, and whether the target lies inside it."""
-    low, high = wilson(successes, trials)
+    """A measured rate with its 95 % interval, and whether the target lies inside it.
+
+    More successes than trials (clicks whose searches are not in the files) is no binomial
+    rate: its interval and ``within_ci`` are None.
+    """
     value = successes / trials if trials else None
-    entry: dict[str, Any] = {"value": value, "numerator": successes, "denominator": trials, "ci95": [low, high]}
+    interval = list(wilson(successes, trials)) if successes <= trials else None
+    entry: dict[str, Any] = {"value": value, "numerator": successes, "denominator": trials, "ci95": interval}
     if target is not None:
         entry["target"] = target
-        entry["within_ci"] = low <= target <= high
+        entry["within_ci"] = interval[0] <= target <= interval[1] if interval is not None else None
     return entry
 
 

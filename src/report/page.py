@@ -21,6 +21,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from .checks import Check, checks
 
 BLUE, ORANGE, GREY = "#2b6cb0", "#dd6b20", "#718096"
+# Below this many searches the page says its figures are mostly noise (a 95 % interval of a 30 % rate is ±3 points).
+FEW_SEARCHES = 1000
 
 
 def _svg(draw: Callable[[Any], None], width: float = 6.4, height: float = 3.2) -> str:
@@ -90,7 +92,7 @@ def _funnel(r: dict[str, Any]) -> str:
                 name.replace("_", " "),
                 _percent(x["value"], 2),
                 _percent(x.get("target"), 2),
-                f"{_percent(x['ci95'][0], 2)} to {_percent(x['ci95'][1], 2)}",
+                f"{_percent(x['ci95'][0], 2)} to {_percent(x['ci95'][1], 2)}" if x["ci95"] else "n/a",
                 _status(x.get("within_ci")),
             ]
         )
@@ -99,8 +101,11 @@ def _funnel(r: dict[str, Any]) -> str:
 
     def draw(ax: Any) -> None:
         ctr = [s["click_through_rate"]["value"] or 0 for s in segments]
-        low = [v - s["click_through_rate"]["ci95"][0] for v, s in zip(ctr, segments, strict=True)]
-        high = [s["click_through_rate"]["ci95"][1] - v for v, s in zip(ctr, segments, strict=True)]
+        # No bar where there is no interval (more clicks than searches), and never a negative one: matplotlib
+        # refuses it (a segment of a few searches, none clicked, can round its interval a hair past the rate).
+        spans = [s["click_through_rate"]["ci95"] or (v, v) for v, s in zip(ctr, segments, strict=True)]
+        low = [max(0.0, v - span[0]) for v, span in zip(ctr, spans, strict=True)]
+        high = [max(0.0, span[1] - v) for v, span in zip(ctr, spans, strict=True)]
         ax.bar(labels, ctr, yerr=[low, high], color=BLUE, capsize=3, label="click-through rate")
         cvr = [s["conversion_rate"]["value"] or 0 for s in segments]
         ax.plot(labels, cvr, "o", color=ORANGE, label="conversion rate")
@@ -246,8 +251,15 @@ def _sessions(r: dict[str, Any]) -> str:
     )
 
 
+def _note(text: str) -> str:
+    """A line in place of a figure that the files hold too little to measure."""
+    return f'<p class="meta">{html.escape(text)}</p>'
+
+
 def _geography(r: dict[str, Any]) -> str:
     top = r["geography"]["top_cities"]
+    if all(row["share"] is None for row in top):
+        return _note("No logged-in user in the files: their home cities cannot be measured.")
 
     def draw(ax: Any) -> None:
         names = [row["city"] for row in top]
@@ -507,9 +519,19 @@ def _header(report: dict[str, Any]) -> str:
         if runs
         else '<p class="meta">No manifest.json beside the files: seeds and windows are unknown.</p>'
     )
+    searches = report["counts"].get("search", 0)
+    few = (
+        _note(
+            f"Only {searches:,} valid search{'es' if searches != 1 else ''}: too few to hold most figures against "
+            "their targets: intervals are wide, and figures without data read n/a."
+        )
+        if searches < FEW_SEARCHES
+        else ""
+    )
     return (
         f'<p class="meta">{html.escape(report["input"])}: {counts}. Targets from {html.escape(report["targets_from"])}. '
         "Published figures and their sources: docs/REALISM.md in the SearchFlow Event Generator repository.</p>"
+        + few
         + listing
     )
 
@@ -546,9 +568,11 @@ def render(report: dict[str, Any]) -> str:
 def write(report: dict[str, Any], html_path: Path, json_path: Path) -> None:
     """Write the page and the JSON summary of every figure, each through a temporary file and a rename.
 
-    A failed write (a full disk) leaves the old files, or none, never an empty or partial one.
+    Both are written before either is renamed: a failed write (a full disk) leaves the old
+    files, or none, never an empty or partial one, and raises WriteFailed naming the file.
     """
-    from ..output.files import write_atomically
+    from ..output.files import write_all_atomically
 
-    write_atomically(html_path, render(report).encode("utf-8"))
-    write_atomically(json_path, (json.dumps(report, indent=2, default=str) + "\n").encode("utf-8"))
+    page = render(report).encode("utf-8")
+    figures = (json.dumps(report, indent=2, default=str) + "\n").encode("utf-8")
+    write_all_atomically([(html_path, page), (json_path, figures)])

@@ -1,7 +1,8 @@
 """The report as one library call: measure a folder of events, write the page and the JSON figures.
 
 Errors are :class:`~src.config.SettingsError` with one line that names what the user gave
-(``--input``, ``--out``, ``--json``) or, when they gave nothing, the ``OUTPUT_DIR`` that was used.
+(``--input``, ``--out``, ``--json``) or, when they gave nothing, the ``OUTPUT_DIR`` that was used;
+a write that fails after the measuring raises :class:`~src.output.files.WriteFailed` naming the file.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SettingsError
+from ..output.files import not_a_regular_file
 
 
 @dataclass
@@ -62,13 +64,14 @@ def write_report(
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SettingsError(f"{named(path)}: cannot create its folder ({exc.strerror or exc})") from None
+        # The page is renamed over its path: over /dev/null or a FIFO that would replace them with a file.
+        kind = not_a_regular_file(path)
+        if kind is not None:
+            raise SettingsError(f"{named(path)}: it is {kind}, not a regular file; give the path of a file to write")
     try:
         data = build_report(directory, input_name=input_name, config=config)
     except ReportError as exc:
         raise SettingsError(str(exc)) from None
-    try:
-        write(data, html, figures)
-    except OSError as exc:
-        failed = figures if getattr(exc, "filename", None) == str(figures) else html
-        raise SettingsError(f"{named(failed)}: cannot write ({exc.strerror or exc})") from None
+    # A write that fails now (a full disk) is a failure mid-way, not bad input: WriteFailed (exit 1), naming the file.
+    write(data, html, figures)
     return ReportResult(data, html, figures)

@@ -8,11 +8,12 @@ published figures in ``shared/spec/REALISM.md``; each is named where it is used.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
 
-from ..config import DEVICES, PRODUCTS, Settings
+from ..config import DEVICES, LATEST, PRODUCTS, Settings
 from ..reference import (
     CURRENCY_RATE,
     WHOLE_UNITS,
@@ -40,6 +41,7 @@ LEAD_SHAPE, LEAD_SCALE = 0.8, 30.0
 LEAD_PACKAGE_FACTOR = 2.0  # phones: MOBILE_LEAD_FACTOR, a setting
 # Nights lognormal, median 3, sigma 0.78 (Airbnb US, arXiv 2507.21298).
 NIGHTS_MEDIAN, NIGHTS_SIGMA = 3.0, 0.78
+LAST_TRIP_DAY = (LATEST - datetime(1970, 1, 1, tzinfo=UTC)).days  # no trip ends after LATEST (days since 1970)
 # Travellers 1 to 6: adults-only trips of one or two dominate (Hotels.com).
 TRAVELERS = np.array([0.42, 0.38, 0.08, 0.09, 0.02, 0.01])
 
@@ -316,6 +318,8 @@ class SessionModel:
         shift = np.where(later & (rng.random(total) < DATE_CHANGE_RATE), rng.integers(-3, 4, total), 0)
         s_start_day = start_day[ss] + shift
         s_start_day = np.maximum(s_start_day, day[ss])  # never before the local today
+        # Trips end by the last date the settings allow: only a window's last months with a long lead reach it.
+        s_start_day = np.minimum(s_start_day, LAST_TRIP_DAY - nights[ss])
         one_way = cat.template_one_way[template]
         s_end_day = np.where(one_way, -1, s_start_day + nights[ss])
         cheap = cat.template_cheap[template]
