@@ -18,6 +18,7 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Iterator
 from types import FrameType, TracebackType
 
 MEMORY_HINT = "raise the memory limit (ulimit -v, the container's) or lower USER_POOL_SIZE"
@@ -60,6 +61,26 @@ def _stop_now(signum: int, frame: FrameType | None) -> None:
         what = "" if "report" in getattr(sys, "orig_argv", sys.argv) else " before any event was written"
         os.write(2, f"stopped by {signal.Signals(signum).name}{what}\n".encode())
     raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then take any that came.
+
+    A C extension's module set-up (DuckDB's nanobind enums) aborts with a "critical error" if
+    our handler's SystemExit is raised inside it: in the block a signal is only noted, and
+    raised again once it ends. (Blocking it would not do: another thread may take it.)
+    """
+    pending: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 def out_of_memory(error: BaseException) -> bool:

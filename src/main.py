@@ -20,7 +20,7 @@ from . import (
 )
 from .api import GenerateResult, generate
 from .config import Settings, SettingsError, check_output_dir, load_settings, source_of
-from .early import MEMORY_HINT, signalled, stdout_was_closed
+from .early import MEMORY_HINT, signalled, signals_held, stdout_was_closed
 from .flag_rules import check_flags, check_summary_json
 from .output.files import WriteFailed
 from .progress import thousands
@@ -294,11 +294,12 @@ def report(
       python -m src.main report --out site/index.html --json figures/report.json
     """
     try:
-        import duckdb  # noqa: F401
-        import matplotlib  # noqa: F401
+        with signals_held():
+            import duckdb  # noqa: F401
+            import matplotlib  # noqa: F401
 
-        from .report.page import problem_place
-        from .report.run import write_report
+            from .report.page import problem_place
+            from .report.run import write_report
     except ImportError as exc:
         raise SettingsError(
             f"report: needs {exc.name}, which is not installed; pip install 'searchflow-event-generator[report]'"
