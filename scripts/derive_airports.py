@@ -94,7 +94,8 @@ DROPPED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "military",
             r"air ?force|\bafb\b|\bair base\b|\barmy\b|\bnaval\b|\bnas\b|\bnaf\b|\bns\b|\bnolf\b|\bmcaf?\b|\bmcas\b"
             r"|marine corps|coast guard|\braf\b|\braaf\b|\brnzaf\b|\bcfb\b|space force|joint base"
-            r"|\blrrs\b|air station|military|\baf aux\b",
+            r"|\blrrs\b|air station|military|\baf aux\b|\brnas\b|\barb\b|\bangb\b|\bab airport\b|base a[eé]rea"
+            r"|base de avia",
         ),
         ("airstrip", r"\bairstrip\b|landing strip"),
         ("airpark", r"\bair ?park\b"),
