@@ -1,4 +1,4 @@
-"""Reference data: real cities, countries, destinations, and the site's own catalogue.
+"""Reference data: real cities, countries, airports, destinations, and the site's own catalogue.
 
 Data files live in ``src/data`` (see its README for sources and licences) and are read
 with importlib.resources, once, whatever the working directory. Tables here are small
@@ -49,6 +49,90 @@ def destinations() -> pl.DataFrame:
     return _read_csv("destinations.csv")
 
 
+@cache
+def airports() -> pl.DataFrame:
+    """Airports with an IATA code: iata, name, country, latitude, longitude, commercial (1: scheduled flights)."""
+    return _read_csv("airports.csv.gz")
+
+
+@cache
+def destination_airports() -> np.ndarray:
+    """Row index into :func:`airports` of each destination's ``iata``, in :func:`destinations` order."""
+    codes = airports()["iata"].to_list()
+    row = {code: i for i, code in enumerate(codes)}
+    index = np.array([row[code] for code in destinations()["iata"]], dtype=np.int32)
+    index.setflags(write=False)
+    return index
+
+
+EARTH_RADIUS_KM = 6371.0088  # the mean Earth radius (IUGG)
+
+
+def great_circle_km(
+    lat1: np.ndarray | float, lon1: np.ndarray | float, lat2: np.ndarray | float, lon2: np.ndarray | float
+) -> np.ndarray:
+    """Great-circle distance in km between points given in degrees, by the haversine formula.
+
+    Arguments are scalars or arrays that NumPy broadcasts together (one origin against many
+    destinations, or pairs of equal-length arrays); the result has their broadcast shape, a
+    0-d array for four scalars. On a sphere of the mean Earth radius (6371.0088 km), which is
+    within about 0.5 % of the distance on the ellipsoid.
+    """
+    phi1, lam1, phi2, lam2 = (np.radians(np.asarray(x, dtype=np.float64)) for x in (lat1, lon1, lat2, lon2))
+    h = np.sin((phi2 - phi1) / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin((lam2 - lam1) / 2) ** 2
+    # Rounding can put h a hair above 1 for antipodes; arcsin would then give NaN.
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
+
+
+def _unit_vectors(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+    """Points in degrees as unit vectors on the sphere, one row of (x, y, z) per point."""
+    phi, lam = np.radians(latitude), np.radians(longitude)
+    return np.column_stack((np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)))
+
+
+NEAREST_BLOCK = 512  # cities per block, taken in order of latitude
+NEAREST_BAND = 2.0  # degrees of latitude either side of a block where its airports are first looked for
+
+
+def nearest_commercial_airport(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+    """Row index into :func:`airports` of the commercial airport nearest to each point (degrees).
+
+    The nearest on the sphere is the airport whose unit vector has the largest dot product
+    with the point's (the shortest chord is the shortest arc), so a matrix product compares a
+    block of points with many airports at once. Points go in blocks of nearby latitudes, and
+    a block is compared only with the airports in a band of latitude around it: an airport
+    more than ``d`` degrees of latitude away is more than ``d`` degrees of arc away, so once
+    the band is as wide as the farthest of the block's nearest airports found in it, no
+    airport outside can be nearer. A first band of :data:`NEAREST_BAND` degrees is widened
+    once if it is not. The result is the same as comparing every point with every airport;
+    a tie goes to the airport first in :func:`airports` (by IATA code).
+    """
+    table = airports()
+    commercial = np.flatnonzero(table["commercial"].to_numpy() == 1)
+    port_latitude = table["latitude"].to_numpy()[commercial]
+    ports = _unit_vectors(port_latitude, table["longitude"].to_numpy()[commercial])
+    latitude = np.asarray(latitude, dtype=np.float64)
+    points = _unit_vectors(latitude, np.asarray(longitude, dtype=np.float64))
+    order = np.argsort(latitude, kind="stable")
+    best = np.empty(len(points), dtype=np.int64)
+    for start in range(0, len(points), NEAREST_BLOCK):
+        rows = order[start : start + NEAREST_BLOCK]
+        low, high = latitude[rows[0]], latitude[rows[-1]]
+        reach = NEAREST_BAND
+        while True:
+            band = np.flatnonzero((port_latitude >= low - reach) & (port_latitude <= high + reach))
+            if len(band) == 0:
+                band = np.arange(len(commercial))
+            dots = points[rows] @ ports[band].T
+            pick = np.argmax(dots, axis=1)
+            farthest = np.degrees(np.arccos(np.clip(dots[np.arange(len(rows)), pick].min(), -1.0, 1.0)))
+            if farthest < reach or len(band) == len(commercial):
+                break
+            reach = farthest + 1e-6  # every block's nearest airport is within this band: one more pass
+        best[rows] = band[pick]
+    return commercial[best].astype(np.int32)
+
+
 @dataclass(frozen=True)
 class CityTable:
     """The home cities users can live in, as parallel arrays indexed by city code."""
@@ -60,6 +144,9 @@ class CityTable:
     timezone_code: np.ndarray
     timezone_names: tuple[str, ...]
     currency_code: np.ndarray
+    latitude: np.ndarray  # degrees, float64
+    longitude: np.ndarray  # degrees, float64
+    airport: np.ndarray  # int32 row index into airports(): the city's origin airport
 
     @property
     def weights(self) -> np.ndarray:
@@ -83,6 +170,8 @@ def home_cities(markets: tuple[str, ...] | None) -> CityTable:
         dtype=np.int16,
     )
     zones, zone_code = np.unique(cities["timezone"].to_numpy().astype(str), return_inverse=True)
+    latitude = cities["latitude"].to_numpy().astype(np.float64)
+    longitude = cities["longitude"].to_numpy().astype(np.float64)
     return CityTable(
         name=cities["name"],
         country=cities["country"],
@@ -91,6 +180,12 @@ def home_cities(markets: tuple[str, ...] | None) -> CityTable:
         timezone_code=zone_code.astype(np.int32),
         timezone_names=tuple(str(z) for z in zones),
         currency_code=currency,
+        latitude=latitude,
+        longitude=longitude,
+        # A city's origin airport is the nearest airport with scheduled flights, whatever the
+        # distance: a city far from any (Bendigo, 113 km from Melbourne) still flies from the
+        # nearest, as its people would drive there. Nearest by great circle, not by road.
+        airport=nearest_commercial_airport(latitude, longitude),
     )
 
 
