@@ -203,6 +203,7 @@ MAPPINGS: dict[str, tuple[Callable[[str, tuple[str, ...]], dict[str, float]], tu
     "platform_shares": (_parse_shares, PLATFORMS),
     "product_shares": (_parse_shares, PRODUCTS),
     "commission_rates": (_parse_rates, PRODUCTS),
+    "taxes_and_fees": (_parse_rates, PRODUCTS),
     "journey_conversion_weights": (_parse_weights, JOURNEY_STAGES),
     "device_conversion_weights": (_parse_weights, DEVICES),
 }
@@ -325,7 +326,9 @@ class Settings(BaseSettings):
     page_size: int = Field(10, ge=1, le=100, description="Results shown on one page of a search.")
     zero_result_rate: float = Field(0.05, ge=0, le=1, description="Share of searches that find nothing.")
     searches_per_session: float = Field(2.5, ge=1, le=20, description="Mean searches in a session.")
-    click_position_decay: float = Field(1.06, ge=0, le=5, description="Exponent a of examination 1/rank^a.")
+    click_position_decay: float = Field(
+        0.8, ge=0, le=5, description="Exponent a of examination 1/rank^a (rank on its page)."
+    )
     signup_share: float = Field(
         0.45, ge=0, le=1, description="Share of logged-in sessions that are a new user's first visit (sign-ups)."
     )
@@ -344,6 +347,23 @@ class Settings(BaseSettings):
     )
     night_conversion_factor: float = Field(
         0.5, ge=0, le=10, description="Booking weight of sessions starting 00:00-05:59 local time."
+    )
+    price_sensitivity: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="Users' mean price sensitivity in choosing and booking results (0: price plays no part).",
+    )
+    attractiveness_strength: float = Field(
+        1.0,
+        ge=0,
+        le=5,
+        description=(
+            "Weight of what a result offers (price, quality) against its rank, in clicks and bookings (0: rank alone)."
+        ),
+    )
+    min_flight_km: float = Field(
+        150.0, ge=0, le=2000, description="Shortest flight in km; nearer trips are hotel stays or car rentals."
     )
     mobile_lead_factor: float = Field(0.6, gt=0, le=10, description="Lead time of phone searches relative to others.")
     season_strength: float = Field(
@@ -373,7 +393,12 @@ class Settings(BaseSettings):
     commission_rates: str = Field(
         "flight=0,hotel=0.15,car=0.04,package=0.10",
         json_schema_extra={"allowed": "a rate 0 to 1 for each product"},
-        description="Commission as a share of booking value.",
+        description="Commission as a share of the price booked (before taxes and fees).",
+    )
+    taxes_and_fees: str = Field(
+        "flight=0,hotel=0.14,car=0.20,package=0.05",
+        json_schema_extra={"allowed": "a rate 0 to 1 for each product"},
+        description="Taxes and fees added to the clicked price in the booking value, as a share of it.",
     )
 
     @field_validator("redis_url")
@@ -507,6 +532,11 @@ class Settings(BaseSettings):
     def commission_by_product(self) -> dict[str, float]:
         """Commission rate per product type."""
         return self.mapping("commission_rates")
+
+    @property
+    def taxes_by_product(self) -> dict[str, float]:
+        """Taxes and fees per product type, as a share of the price."""
+        return self.mapping("taxes_and_fees")
 
     @property
     def journey_weights(self) -> dict[str, float]:

@@ -81,7 +81,7 @@ class EventGenerator:
             self.live_start_ms = None
             start_dt, end_dt = settings.window()
             self.start_ms, self.end_ms = to_ms(start_dt), to_ms(end_dt)
-        self.world = World(settings, self.start_ms, self.end_ms or self.start_ms + 400 * 86_400_000)
+        self.world = World(settings, seed, self.start_ms, self.end_ms or self.start_ms + 400 * 86_400_000)
         self.model = self.world.model
         self.catalogue = self.model.catalogue
         self.cities = self.world.site.cities
@@ -125,7 +125,7 @@ class EventGenerator:
     def _prepare(self, count: int, start: datetime, end: datetime) -> ShardPlan:
         plan = self.plan(count, start, end)
         if (plan.start_ms, plan.end_ms) != (self.start_ms, self.end_ms):
-            self.world = World(self.settings, plan.start_ms, plan.end_ms)
+            self.world = World(self.settings, plan.seed, plan.start_ms, plan.end_ms)
             self.start_ms, self.end_ms = plan.start_ms, plan.end_ms
         return plan
 
@@ -380,7 +380,7 @@ def _worker(
     pipes.widen(fd)
     sender = pipes.Sender(fd, WORKER_QUEUE)
     try:
-        world = World(settings, plan.start_ms, plan.end_ms)
+        world = World(settings, plan.seed, plan.start_ms, plan.end_ms)
         encode = make_encoder(world.model.catalogue, world.site.cities) if make_encoder else None
         mine = list(range(worker, plan.shards, workers))
         shards = {s: run_shard(settings, plan, s, world) for s in mine}

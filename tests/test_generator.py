@@ -83,7 +83,7 @@ def test_users_of_the_history_do_not_depend_on_the_count() -> None:
     histories = []
     for count in (10, 10_000_000):
         settings = load_settings({"seed": 5, "event_count": count})
-        world = World(settings, start, int(END.timestamp() * 1000))
+        world = World(settings, 5, start, int(END.timestamp() * 1000))
         shard = Shard(world, 5, 3, settings.shards, start, None)
         histories.append({c: shard.users[c].copy() for c in ("user_id", "city", "platform", "device", "weight")})
     assert len(histories[0]["user_id"]) == len(range(4, 10_001, 8))

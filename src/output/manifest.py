@@ -19,14 +19,13 @@ import numpy as np
 from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, SettingsError, redis_address
 from ..models import EVENT_TYPES, file_name
 from ..reference import CHANNELS
-from ..simulation import calendar
+from ..simulation import calendar, inventory, results
 from ..simulation import users as lifecycle
 from ..simulation.journeys import JOURNEY_DAYS, NIGHT_HOURS
 from ..simulation.population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY
 from ..simulation.sessions import (
-    AIRFARE_ONE_WAY,
     AIRFARE_ROUND,
-    CAR_DAY,
+    DEVICE_SENSITIVITY,
     HOTEL_NIGHT,
     LEAD_PACKAGE_FACTOR,
     LEAD_SCALE,
@@ -34,9 +33,11 @@ from ..simulation.sessions import (
     MAX_SEARCHES,
     NIGHTS_MEDIAN,
     NIGHTS_SIGMA,
-    PACKAGE_HOTEL_MARKUP,
+    PHONE_NIGHTS_FACTOR,
+    PHONE_PRODUCT_CONVERSION,
+    PHONE_TRAVELERS,
     SESSION_TIMEOUT_MS,
-    funnel_rates,
+    SHORT_TRIP_CAR,
 )
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
 from .files import FilePublisher, WriteFailed, write_atomically
@@ -192,22 +193,50 @@ def begin_run(publisher: FilePublisher, settings: Settings, seed: int, window: t
 def true_parameters(settings: Settings) -> dict[str, Any]:
     """The parameters the events were drawn from, as a pipeline would want to check them."""
     decay, page = settings.click_position_decay, settings.page_size
-    zero_rate, click_given_results = funnel_rates(settings)
+    zero_rate = min(settings.zero_result_rate, 1.0 - settings.click_through_rate)
     ranks = np.arange(1, page + 1, dtype=float) ** -decay
+    strength = settings.attractiveness_strength
     return {
         "funnel": {
             "click_through_rate": settings.click_through_rate,
             "conversion_rate": settings.conversion_rate,
             "zero_result_rate": zero_rate,
-            "click_probability_given_results": click_given_results,
             "clicks_per_search_at_most": 1,
             "conversions_per_click_at_most": 1,
         },
         "click_model": {
             "kind": "position-based, one click at most per search",
             "examination": f"1/rank^{decay}",
+            "examination_by_rank": ranks.round(6).tolist(),
             "page_size": page,
             "click_share_by_rank_full_first_page": (ranks / ranks.sum()).round(4).tolist(),
+            "attractiveness": "1 / (1 + exp(-logit))",
+            "logit": "intercept + strength * (-price * sensitivity * relative_log_price + quality * quality_z)",
+            "attractiveness_coefficients": {**results.ATTRACTION, "strength": strength},
+            "click_probability": "lambda * examination * attractiveness (lambda: scaled per batch to the rate)",
+            "relative_log_price": "log price of the item minus the mean log price of its page",
+            "quality_z": "the item's quality standardised over its destination's items of the product",
+            "price_sensitivity": {
+                "mean_setting": settings.price_sensitivity,
+                "per_user": f"setting * exp({results.SENSITIVITY_SPREAD} * logit(U)), U a hash of seed and user",
+                "device_factor": dict(zip(DEVICES, DEVICE_SENSITIVITY.tolist(), strict=True)),
+            },
+        },
+        "booking_model": {
+            "weight": "journey * device * phone_product * night * calendar * offer * near_trip (scaled per batch)",
+            "phone_product": dict(zip(PRODUCTS, PHONE_PRODUCT_CONVERSION.tolist(), strict=True)),
+            "offer": "exp(strength * (-price * sensitivity * relative_log_price + quality * quality_z))",
+            "coefficients": {**results.BOOKING, "strength": strength},
+        },
+        "results": {
+            "ranking": {
+                "relevance_weights": inventory.RELEVANCE,
+                "features": "standardised log price, quality, log popularity",
+            },
+            "availability_share_of_matching": list(results.AVAILABILITY),
+            "cheap_cap_share_of_typical": results.CHEAP_CAP,
+            "routes_without_service": inventory.NO_SERVICE,
+            "route_share_of_offers": list(inventory.ROUTE_SHARE),
         },
         "sessions": {
             "searches_per_session_mean": settings.searches_per_session,
@@ -255,15 +284,36 @@ def true_parameters(settings: Settings) -> dict[str, Any]:
             "mobile_lead_factor": settings.mobile_lead_factor,
             "package_lead_factor": LEAD_PACKAGE_FACTOR,
             "nights": {"lognormal_median": NIGHTS_MEDIAN, "lognormal_sigma": NIGHTS_SIGMA},
+            "phone_nights_factor": PHONE_NIGHTS_FACTOR,
+            "phone_travelers_1_to_6": PHONE_TRAVELERS.tolist(),
             "season_strength": settings.season_strength,
         },
         "money": {
-            "hotel_night_mean_usd": HOTEL_NIGHT,
-            "airfare_round_trip_mean_usd": AIRFARE_ROUND,
-            "airfare_one_way_mean_usd": AIRFARE_ONE_WAY,
-            "car_day_mean_usd": CAR_DAY,
-            "package_hotel_markup": PACKAGE_HOTEL_MARKUP,
-            "commission_rates": settings.commission_by_product,
+            "hotel_night_mean_usd_us": HOTEL_NIGHT,
+            "hotel_star_night_factor": inventory.STAR_NIGHT.tolist(),
+            "hotel_night_bounds_usd": list(inventory.HOTEL_NIGHT_BOUNDS),
+            "room_capacity": inventory.ROOM_CAPACITY,
+            "airfare_round_trip_mean_usd_us_domestic": AIRFARE_ROUND,
+            "airfare": "2 * (terminal + taper per mile by band) * scale, one way a share of it",
+            "airfare_terminal_usd": inventory.FARE_TERMINAL,
+            "airfare_bands_miles_usd_per_mile": [
+                [b if b != float("inf") else None, r] for b, r in inventory.FARE_BANDS
+            ],
+            "airfare_one_way_share": round(inventory.ONE_WAY_SHARE, 4),
+            "airfare_stop_factor": inventory.STOP_FARE.tolist(),
+            "min_flight_km": settings.min_flight_km,
+            "short_trip_car_share": SHORT_TRIP_CAR,
+            "car_day_mean_usd": inventory.CAR_DAY,
+            "package_discount": list(inventory.PACKAGE_DISCOUNT),
+            "price_moves": {
+                "season": {"per_popularity": inventory.SEASON_PRICE, "bounds": list(inventory.SEASON_BOUNDS)},
+                "demand_bounds": list(inventory.DEMAND_BOUNDS),
+                "flight_lead_days_factor": [[d if d != float("inf") else None, f] for d, f in inventory.FLIGHT_LEAD],
+                "hotel_weekend": inventory.WEEKEND_HOTEL,
+                "flight_weekday_monday_first": inventory.FLIGHT_WEEKDAY.tolist(),
+            },
+            "commission_rates_on_price": settings.commission_by_product,
+            "taxes_and_fees": settings.taxes_by_product,
         },
         "rhythm": {
             "hour_of_day_share_local": HOUR_OF_DAY.round(5).tolist(),

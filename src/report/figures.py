@@ -275,9 +275,12 @@ def money(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     )
     bookings = query_rows(
         con,
-        """SELECT v.product, avg(value / coalesce(r.rate, 1)) AS mean_value_usd, sum(commission) / sum(value) AS commission_share,
+        # Commission is on the price booked, before taxes and fees: the clicked price.
+        """SELECT v.product, avg(value / coalesce(r.rate, 1)) AS mean_value_usd,
+            sum(commission) / sum(coalesce(k.price, value)) AS commission_share,
             count(*) AS bookings, avg(CAST(x.device = 'desktop' AS INTEGER)) AS desktop_share
-        FROM v JOIN sessions x USING (session_id) LEFT JOIN usd_rates r ON r.currency = v.currency GROUP BY 1 ORDER BY 1""",
+        FROM v JOIN sessions x USING (session_id) LEFT JOIN usd_rates r ON r.currency = v.currency
+        LEFT JOIN c k ON k.event_id = v.click_event_id GROUP BY 1 ORDER BY 1""",
     )
     rates = settings.commission_by_product
     for row in bookings:

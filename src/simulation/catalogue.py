@@ -43,6 +43,7 @@ class Catalogue:
     destination_price: np.ndarray
     destination_country: np.ndarray  # ISO code per destination
     destination_weight_by_month: np.ndarray  # 12 x destinations, not normalised
+    destination_season: np.ndarray  # 12 x destinations: the month's popularity against the year's (mean 1)
 
 
 def build_catalogue(season_strength: float = 1.0) -> Catalogue:
@@ -89,4 +90,5 @@ def build_catalogue(season_strength: float = 1.0) -> Catalogue:
         destination_price=dest["price_index"].to_numpy().astype(np.float64),
         destination_country=dest["country"].to_numpy().astype(str),
         destination_weight_by_month=by_month,
+        destination_season=season,
     )

@@ -14,13 +14,12 @@ import numpy as np
 import polars as pl
 
 from ..config import DEVICES, LATEST, PRODUCTS, Settings
-from ..reference import (
-    CURRENCY_RATE,
-    WHOLE_UNITS,
-)
-from .catalogue import build_catalogue
+from ..reference import CURRENCY_RATE, WHOLE_UNITS, airports, destination_airports, great_circle_km, home_cities
+from .catalogue import Catalogue, build_catalogue
+from .inventory import CHOSEN_DISCOUNT, Inventory, result_numbers, round_trip_fare
 from .journeys import Journeys, Trip, booking_weights
 from .population import HABIT_LOYALTY, Site, draw_platform_device, pick
+from .results import BOOKING, Clicks, ResultModel, Searches, sensitivity
 from .tables import EventTables
 from .timing import MS_PER_DAY, MS_PER_HOUR, TimeModel, local_time
 
@@ -33,7 +32,7 @@ MAX_SEARCHES = 40  # a session longer than this is a bot, not a traveller
 NEXT_PAGE_RATE = 0.05  # a later search asks for the next page of the one before
 REPHRASE_RATE = 0.25  # a later search uses another template for the same trip
 DATE_CHANGE_RATE = 0.30  # a later search moves the dates by one to three days
-HOTEL_STAR_FILTER_RATE = 0.15  # a hotel search without "5 star" still filters on 3 or 4 stars
+HOTEL_STAR_FILTER_RATE = 0.15  # a hotel session without "5 star" still filters on 3 or 4 stars
 
 # Lead time Gamma(k=0.8, theta=30) days (Airbnb, arXiv 2601.12175: mean 21-24 days), about
 # 10 days shorter on phones (MOBILE_LEAD_FACTOR), about twice as long for packages (Koddi 2014, Expedia Group).
@@ -44,23 +43,22 @@ NIGHTS_MEDIAN, NIGHTS_SIGMA = 3.0, 0.78
 LAST_TRIP_DAY = (LATEST - datetime(1970, 1, 1, tzinfo=UTC)).days  # no trip ends after LATEST (days since 1970)
 # Travellers 1 to 6: adults-only trips of one or two dominate (Hotels.com).
 TRAVELERS = np.array([0.42, 0.38, 0.08, 0.09, 0.02, 0.01])
+# Phone trips are smaller (Criteo 2015: a phone booking is worth 57 % of a desktop one): shorter
+# stays and more often one traveller.
+PHONE_NIGHTS_FACTOR = 0.7
+# Phones book hotels and cars more readily than flights and packages (Criteo 2018: desktop takes 78 %
+# of flight bookings, 68 % of package ones, 61 % of hotel and 60 % of car ones): a phone click's
+# booking weight by product, on top of DEVICE_CONVERSION_WEIGHTS.
+PHONE_PRODUCT_CONVERSION = np.array([0.3, 0.75, 0.75, 0.45])
+PHONE_TRAVELERS = np.array([0.60, 0.30, 0.04, 0.04, 0.01, 0.01])
 
-# Mean prices in US dollars and lognormal spreads: hotel night $155.62, sigma 0.65 (CoStar/STR
-# 2023; Antonio et al. 2019); airfare $469 round trip, $271 one way (BTS 2022); car $55-85 a day.
-HOTEL_NIGHT, HOTEL_SIGMA = 155.62, 0.65
-HOTEL_NIGHT_FLOOR = 35.0  # the cheapest room a travel site lists
-STAR_PRICE = np.array([1.0, 1.0, 1.0, 1.0, 1.4, 2.3])  # by star filter (0: none): 4 and 5 stars cost more
-AIRFARE_ROUND, AIRFARE_ONE_WAY, AIRFARE_SIGMA = 469.0, 271.0, 0.45
-CAR_DAY, CAR_SIGMA = 70.0, 0.30
-PACKAGE_HOTEL_MARKUP = 1.30  # the hotel part of a package is about 30 % dearer (Expedia Group)
-RESULT_PRICE_SIGMA = 0.20  # results of one search differ around the trip's price
-DEVICE_PRICE = np.array([1.0, 0.6, 0.92])  # desktop, phone, tablet: a phone booking is worth 57 % of a desktop one,
-# a tablet one 92 % (Criteo 2015); phone users pick cheaper trips
-CHEAP_CAP = 0.75  # a "cheap" search caps the price at this share of the trip's typical price
-
-# Results found, by product: lognormal medians (Expedia ICDM 2013: about 25 hotels a search).
-RESULTS_MEDIAN = np.array([80.0, 25.0, 20.0, 40.0])
-RESULTS_SIGMA = 0.6
+# Prices come from the inventory (``inventory``); the mean US hotel night is CoStar/STR 2023's, the mean
+# US domestic round trip BTS 2022's.
+HOTEL_NIGHT = 155.62
+AIRFARE_ROUND = 469.0
+# Phone users are the more price-sensitive (Criteo 2015: a phone booking is worth 57 % of a desktop one).
+DEVICE_SENSITIVITY = np.array([1.0, 1.5, 1.1])  # desktop, phone, tablet
+SHORT_TRIP_CAR = 0.2  # a trip too short to fly is a car rental in this share, else a hotel stay
 
 # Gaps inside a session, lognormal (median seconds, sigma, minimum seconds); all stay under the
 # 30-minute session timeout (Similarweb 2018: travel visits about 6 minutes).
@@ -73,7 +71,6 @@ CONVERSION_GAP = (240.0, 0.6, 30.0)
 
 # Most trips stay in the traveller's country: destinations there weigh this much more.
 DOMESTIC_BOOST = 10.0
-ITEMS_PER_DESTINATION = 5000  # distinct results (hotels, routes, cars, packages) per destination
 
 
 def funnel_rates(settings: Settings) -> tuple[float, float]:
@@ -89,11 +86,6 @@ def funnel_rates(settings: Settings) -> tuple[float, float]:
 
 def _lognormal(rng: np.random.Generator, median: float | np.ndarray, sigma: float, n: int) -> np.ndarray:
     return np.asarray(median) * np.exp(sigma * rng.standard_normal(n))
-
-
-def _mean_lognormal(rng: np.random.Generator, mean: float | np.ndarray, sigma: float, n: int) -> np.ndarray:
-    """Lognormal draws with the given mean (not median)."""
-    return np.asarray(mean) * np.exp(sigma * rng.standard_normal(n) - sigma**2 / 2)
 
 
 def _gap_ms(rng: np.random.Generator, gap: tuple[float, float, float], n: int) -> np.ndarray:
@@ -135,11 +127,23 @@ def _squeeze(
 class SessionModel:
     """Draws sessions and their events for one run's settings and user pool."""
 
-    def __init__(self, settings: Settings, site: Site) -> None:
-        """Prepare the tables the draws index into."""
+    def __init__(self, settings: Settings, site: Site, seed: int) -> None:
+        """Prepare the tables the draws index into, and the seed's inventory."""
         self.settings = settings
         self.site = site
+        self.seed = seed
         self.catalogue = build_catalogue(settings.season_strength)
+        stream = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(12,))))
+        self.inventory = Inventory(stream, self.catalogue, self.catalogue.destination_country == "US")
+        # Great-circle distance from each home city's airport to each destination's.
+        self.city_airport = site.cities.airport
+        origins, self.city_origin = np.unique(site.cities.airport, return_inverse=True)
+        self.route_km = _route_km(origins)
+        to = destination_airports()
+        self.dest_lat, self.dest_lon = airports()["latitude"].to_numpy()[to], airports()["longitude"].to_numpy()[to]
+        fare_scale = _fare_scale(self.catalogue, settings.min_flight_km)
+        self.results = ResultModel(seed, settings, self.inventory, fare_scale, origins)
+        self.taxes = np.array([settings.taxes_by_product[p] for p in PRODUCTS])
         self.device_weights = np.array([settings.device_weights[d] for d in DEVICES])
         cities = site.cities
         self.city_country = cities.country.to_numpy().astype(str)
@@ -163,7 +167,6 @@ class SessionModel:
         )
         self.product_cdf = np.cumsum([settings.product_weights[p] for p in PRODUCTS])
         self.commission = np.array([settings.commission_by_product[p] for p in PRODUCTS])
-        self.zero_rate, self.click_given_results = funnel_rates(settings)
         self.search_continue = 1.0 - 1.0 / settings.searches_per_session
 
     def _destinations(self, rng: np.random.Generator, month: np.ndarray, city: np.ndarray) -> np.ndarray:
@@ -192,6 +195,15 @@ class SessionModel:
             )
             self._destination_cdfs[key] = np.cumsum(weights) / weights.sum()
         return self._destination_cdfs[key]
+
+    def _offer_weight(self, clicks: Clicks, price_sensitivity: np.ndarray, lead_days: np.ndarray) -> np.ndarray:
+        """A click's booking weight from what it offers: price against its page, quality, a near trip."""
+        strength = self.settings.attractiveness_strength
+        offer = np.exp(
+            strength
+            * (-BOOKING["price"] * price_sensitivity * clicks.relative_price + BOOKING["quality"] * clicks.quality)
+        )
+        return offer * (1 + BOOKING["near_trip"] * np.exp(-np.maximum(lead_days, 0) / BOOKING["near_trip_days"]))
 
     def expected_events_per_session(self) -> float:
         """Mean events of a session: searches times (1 + CTR + CTR x CVR), with the cap on searches.
@@ -265,6 +277,14 @@ class SessionModel:
         product = pick(self.product_cdf / self.product_cdf[-1], rng.random(n)).astype(np.int8)
         month = (start.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64) % 12).astype(np.int64)
         dest = self._destinations(rng, month, city)
+        # Nobody flies under MIN_FLIGHT_KM: a trip that near is a hotel stay or a car rental.
+        cities = site.cities
+        home_km = great_circle_km(
+            cities.latitude[city], cities.longitude[city], self.dest_lat[dest], self.dest_lon[dest]
+        )
+        near = (product == FLIGHT) | (product == PACKAGE)
+        near &= np.minimum(self.route_km[self.city_origin[city], dest], home_km) < s.min_flight_km
+        product = np.where(near, np.where(rng.random(n) < SHORT_TRIP_CAR, CAR, HOTEL), product).astype(np.int8)
         lead = rng.gamma(LEAD_SHAPE, LEAD_SCALE, n)
         lead *= np.where(device == MOBILE, s.mobile_lead_factor, 1.0) * np.where(
             product == PACKAGE, LEAD_PACKAGE_FACTOR, 1
@@ -276,7 +296,9 @@ class SessionModel:
         ).astype(np.int64)
         # "Last minute" means within the week.
         lead = np.where(cat.template_last_minute[template], np.minimum(lead, rng.integers(0, 8, n)), lead)
-        nights = np.maximum(np.round(_lognormal(rng, NIGHTS_MEDIAN, NIGHTS_SIGMA, n)), 1).astype(np.int64)
+        phone = device == MOBILE
+        nights = _lognormal(rng, NIGHTS_MEDIAN, NIGHTS_SIGMA, n) * np.where(phone, PHONE_NIGHTS_FACTOR, 1.0)
+        nights = np.maximum(np.round(nights), 1).astype(np.int64)
         # A month at most; the rare longer stays spread over one to four weeks rather than piling up at 30.
         nights = np.where(nights > 30, rng.integers(7, 31, n), nights)
         fresh = Trip(
@@ -284,7 +306,9 @@ class SessionModel:
             product=product,
             start_day=day + np.round(lead).astype(np.int64),
             nights=nights,
-            travelers=(pick(np.cumsum(TRAVELERS), rng.random(n)) + 1).astype(np.int64),
+            travelers=(
+                np.where(phone, pick(np.cumsum(PHONE_TRAVELERS), u := rng.random(n)), pick(np.cumsum(TRAVELERS), u)) + 1
+            ).astype(np.int64),
             template=template,
         )
         trip, visits = journeys.assign(rng, member, day, fresh)
@@ -293,7 +317,6 @@ class SessionModel:
         utm = np.where(
             arrivals.returning, pick(cat.utm_returning_cdf, rng.random(n)), pick(cat.utm_new_cdf, rng.random(n))
         ).astype(np.int16)
-        results_base = _lognormal(rng, RESULTS_MEDIAN[product], RESULTS_SIGMA, n)
 
         # Searches: 1 + geometric refinements, capped.
         if self.search_continue > 0:
@@ -323,76 +346,61 @@ class SessionModel:
         one_way = cat.template_one_way[template]
         s_end_day = np.where(one_way, -1, s_start_day + nights[ss])
         cheap = cat.template_cheap[template]
-        star_filter = np.where(
-            cat.template_stars[template],
-            5,
-            np.where(
-                (product[ss] == HOTEL) & (rng.random(total) < HOTEL_STAR_FILTER_RATE), rng.integers(3, 5, total), 0
-            ),
-        )
-        factor = np.where(cheap, 0.5, 1.0) * np.where(star_filter > 0, 0.3, 1.0) * rng.uniform(0.7, 1.3, total)
-        results = np.maximum(1, np.round(results_base[ss] * factor)).astype(np.int64)
-        results = np.where(rng.random(total) < self.zero_rate, 0, results)
-
-        # Next-page searches repeat the search before them (and its count), one page further.
+        # A traveller who filters hotels on 3 or 4 stars does so on every search of the session.
+        session_stars = np.where(rng.random(n) < HOTEL_STAR_FILTER_RATE, rng.integers(3, 5, n), 0)
+        star_filter = np.where(cat.template_stars[template], 5, np.where(product[ss] == HOTEL, session_stars[ss], 0))
+        # Next-page searches repeat the search before them, one page further.
         next_page = later & (rng.random(total) < NEXT_PAGE_RATE)
         source = np.maximum.accumulate(np.where(next_page, 0, np.arange(total)))
         template, s_start_day, s_end_day = template[source], s_start_day[source], s_end_day[source]
-        star_filter, cheap, results = star_filter[source], cheap[source], results[source]
+        star_filter, cheap = star_filter[source], cheap[source]
+
+        # What each search finds in the inventory (the same whenever the same search is made), its
+        # page, and the click: by rank and by what the page offers the user.
+        s_city = city[ss]
+        currency = site.cities.currency_code[s_city]
+        asked = Searches(
+            product=product[ss],
+            destination=dest[ss],
+            origin=self.city_airport[s_city],
+            origin_index=self.city_origin[s_city],
+            route_km=self.route_km[self.city_origin[s_city], dest[ss]],
+            start_day=s_start_day,
+            end_day=s_end_day,
+            nights=nights[ss],
+            travelers=travelers[ss],
+            star_filter=star_filter,
+            cheap=cheap,
+            day=day[ss],
+            rate=CURRENCY_RATE[currency],
+        )
+        found = self.results.find(asked)
+        results, cap = found.count, found.cap
         pages = np.maximum(1, -(-results // s.page_size))
         page = np.minimum(np.arange(total) - source + 1, pages)
-
-        # Prices of the trip in US dollars, by product.
-        sess_product = product[ss]
-        price_index = cat.destination_price[dest[ss]]
-        trav = travelers[ss]
-        rooms = (trav + 1) // 2
-        nights_s = nights[ss]
-        night = _mean_lognormal(rng, HOTEL_NIGHT * price_index, HOTEL_SIGMA, total) * STAR_PRICE[star_filter]
-        hotel = np.maximum(night, HOTEL_NIGHT_FLOOR) * nights_s * rooms
-        fare = np.where(one_way, AIRFARE_ONE_WAY, AIRFARE_ROUND)
-        flight = _mean_lognormal(rng, fare, AIRFARE_SIGMA, total) * trav
-        car = _mean_lognormal(rng, CAR_DAY, CAR_SIGMA, total) * nights_s
-        trip_price = np.choose(sess_product, [flight, hotel, car, flight + hotel * PACKAGE_HOTEL_MARKUP])
-        trip_price = trip_price * DEVICE_PRICE[device[ss]]
-        rate = CURRENCY_RATE[site.cities.currency_code[city[ss]]]
-        # A "cheap" search caps the price below the trip's typical (mean) price, the same on every search of it.
-        typical_hotel = HOTEL_NIGHT * price_index * STAR_PRICE[star_filter] * nights_s * rooms
-        typical = np.choose(
-            sess_product,
-            [fare * trav, typical_hotel, CAR_DAY * nights_s, fare * trav + typical_hotel * PACKAGE_HOTEL_MARKUP],
+        items, usd = self.results.page(asked, found, page)
+        session_hex = _uint64(rng, n)
+        price_sensitivity = (
+            np.where(user >= 0, sensitivity(self.seed, s, 9, user), sensitivity(self.seed, s, 10, session_hex))
+            * DEVICE_SENSITIVITY[device]
         )
-        typical = typical * DEVICE_PRICE[device[ss]] * rate
-        cap = np.where(cheap, np.maximum(np.round(typical * CHEAP_CAP, -1), 10.0), np.nan)
-
-        # Clicks: one at most per search, none on zero results; rank by a position-based model.
-        clicked = (results > 0) & (rng.random(total) < self.click_given_results)
-        ci = np.flatnonzero(clicked)
+        clicks = self.results.click(rng, asked, ss, items, usd, page, price_sensitivity[ss], s.attractiveness_strength)
+        ci, position = clicks.search, clicks.position
         nc = len(ci)
-        first_rank = (page[ci] - 1) * s.page_size
-        shown = np.minimum(s.page_size, results[ci] - first_rank)
-        k = np.arange(1, s.page_size + 1)
-        weights = (first_rank[:, None] + k[None, :]).astype(np.float64) ** -s.click_position_decay
-        weights[k[None, :] > shown[:, None]] = 0
-        cdf = np.cumsum(weights, axis=1)
-        draw = rng.random(nc) * cdf[:, -1]
-        position = first_rank + 1 + (draw[:, None] >= cdf).sum(axis=1)
-        position = np.minimum(position, first_rank + shown)
-        price_usd = trip_price[ci] * np.exp(RESULT_PRICE_SIGMA * rng.standard_normal(nc) - RESULT_PRICE_SIGMA**2 / 2)
-        price = price_usd * rate[ci]
-        capped = ~np.isnan(cap[ci])
-        price = np.where(capped, np.minimum(price, cap[ci] * rng.uniform(0.6, 1.0, nc)), price)
-        price = np.maximum(np.round(price, 2), 1.0)
-        whole = WHOLE_UNITS[site.cities.currency_code[city[ss[ci]]]]
+        price = np.maximum(np.round(clicks.usd * asked.rate[ci], 2), 1.0)
+        whole = WHOLE_UNITS[currency[ci]]
         price = np.where(whole, np.round(price), price)
-        c_product = sess_product[ci]
+        c_product = asked.product[ci]
         provider = np.empty(nc, dtype=np.int16)
-        u = rng.random(nc)
+        result_num = np.empty(nc, dtype=np.int64)
         for p in range(len(PRODUCTS)):
             rows = c_product == p
-            provider[rows] = cat.provider_first[p] + pick(cat.provider_cdf[p], u[rows])
-        item = (ITEMS_PER_DESTINATION * rng.random(nc) ** 3).astype(np.int64)  # popular items first
-        result_num = (dest[ss[ci]].astype(np.int64) + 1) * 100_000 + item
+            stock = self.inventory.products[p]
+            chosen = clicks.item[rows]
+            provider[rows] = stock.provider[chosen]
+            result_num[rows] = result_numbers(
+                p, stock.destination[chosen], stock.number[chosen], asked.origin[ci][rows]
+            )
 
         # Conversions: at most one per session (it ends the session), none for a trip a later session goes on with.
         session_of_click = ss[ci]
@@ -411,6 +419,10 @@ class SessionModel:
                 s.night_conversion_factor,
             )
             * (1.0 if booking_factor is None else booking_factor[session_of_click])
+            * self._offer_weight(
+                clicks, price_sensitivity[session_of_click], asked.start_day[ci] - day[session_of_click]
+            )
+            * np.where(device[session_of_click] == MOBILE, PHONE_PRODUCT_CONVERSION[c_product], 1.0)
             * ~visits.continued_later[session_of_click],
         )
         converted = rng.random(nc) < chance
@@ -430,10 +442,12 @@ class SessionModel:
         clicked = np.zeros(total, dtype=bool)
         clicked[ci] = True
         vi = np.flatnonzero(converted)
-        value = price[vi]
+        # The booking: the clicked price plus taxes and fees; the site's commission is on the price.
+        value = np.round(price[vi] * (1 + self.taxes[c_product[vi]]), 2)
+        value = np.where(whole[vi], np.round(value), value)
         booking_session = session_of_click[vi]
         journeys.close(np.where(visits.last_of_user[booking_session], member[booking_session], -1))
-        commission = np.round(value * self.commission[c_product[vi]], 2)
+        commission = np.round(price[vi] * self.commission[c_product[vi]], 2)
         commission = np.where(whole[vi], np.round(commission), commission)
 
         # Timeline: search, its click, its conversion, then the next search.
@@ -455,7 +469,6 @@ class SessionModel:
         ts = start[ev_session] + offset
 
         event_hi, event_lo = _uint64(rng, len(kind)), _uint64(rng, len(kind))
-        session_hex = _uint64(rng, n)
         search_rows, click_rows, conv_rows = (np.flatnonzero(m) for m in (is_search, is_click, is_conv))
         outcome = Outcome(booked=np.bincount(booking_session, minlength=n) > 0)
 
@@ -560,24 +573,53 @@ def booking_chance(rate: float, session: np.ndarray, sessions: int, weight: np.n
     if not len(weight) or weight.sum() <= 0 or rate <= 0:
         return np.full(len(weight), min(rate, 1.0))
     clicks = np.bincount(session, minlength=sessions)
-    per_session = np.zeros(sessions)
-    per_session[session] = weight  # every click of a session has the same weight
+    # The session's mean weight stands for each of its clicks (they differ only by what each offers).
+    per_session = np.bincount(session, weights=weight, minlength=sessions) / np.maximum(clicks, 1)
     has = clicks > 0
     clicks, per_session = clicks[has], per_session[has]
-    low, high = 0.0, 1.0 / max(float(per_session.max()), 1e-12)
+    positive = per_session[per_session > 0]
+    if not len(positive):
+        return np.zeros(len(weight))
+    # Clicks with a high weight may be certain to book: the scale can go past 1 / (largest weight),
+    # up to where every click is, so it is searched for on a log scale.
+    low, high = np.log(1e-12 / float(positive.max())), np.log(1.0 / float(positive.min()))
 
-    def ratio(scale: float) -> float:
-        p = np.minimum(per_session * scale, 1.0)
+    def ratio(log_scale: float) -> float:
+        p = np.minimum(per_session * np.exp(log_scale), 1.0)
         booked = 1 - (1 - p) ** clicks
         made = np.where(p > 0, booked / np.maximum(p, 1e-300), clicks)
         return float(booked.sum() / made.sum())
 
     if ratio(high) <= rate:
-        return np.minimum(weight * high, 1.0)
-    for _ in range(40):
+        return np.minimum(weight * np.exp(high), 1.0)
+    for _ in range(60):
         middle = (low + high) / 2
         if ratio(middle) < rate:
             low = middle
         else:
             high = middle
-    return np.minimum(weight * (low + high) / 2, 1.0)
+    return np.minimum(weight * np.exp((low + high) / 2), 1.0)
+
+
+def _route_km(origins: np.ndarray) -> np.ndarray:
+    """Great-circle km from each origin airport (rows of ``airports()``) to each destination's airport."""
+    table = airports()
+    lat, lon = table["latitude"].to_numpy(), table["longitude"].to_numpy()
+    to = destination_airports()
+    return great_circle_km(lat[origins][:, None], lon[origins][:, None], lat[to][None, :], lon[to][None, :])
+
+
+def _fare_scale(catalogue: Catalogue, min_km: float) -> float:
+    """The scale on the fare curve that makes the mean US domestic round trip booked BTS's $469.
+
+    The mean offer is over US home cities by population and US destinations by traffic, as the
+    simulation draws them, on routes long enough to fly; users choose the cheaper offers, so
+    the offers average BTS's fare over CHOSEN_DISCOUNT.
+    """
+    us = home_cities(("US",))
+    dest = np.flatnonzero(catalogue.destination_country == "US")
+    origins, city_origin = np.unique(us.airport, return_inverse=True)
+    km = _route_km(origins)[city_origin][:, dest]
+    weight = us.weights[:, None] * catalogue.destination_weight_by_month.mean(axis=0)[dest][None, :]
+    weight = np.where(km >= min_km, weight, 0.0)
+    return AIRFARE_ROUND / CHOSEN_DISCOUNT / float(np.average(round_trip_fare(km, 1.0), weights=weight))

@@ -82,11 +82,11 @@ class ShardPlan:
 class World:
     """What every shard of a run shares and never changes: markets, catalogue, session model, clock."""
 
-    def __init__(self, settings: Settings, start_ms: int, end_ms: int) -> None:
-        """Build the static tables for ``settings`` over [start_ms, end_ms)."""
+    def __init__(self, settings: Settings, seed: int, start_ms: int, end_ms: int) -> None:
+        """Build the static tables for ``settings`` and ``seed`` over [start_ms, end_ms)."""
         self.settings = settings
         self.site: Site = build_site(settings)
-        self.model = SessionModel(settings, self.site)
+        self.model = SessionModel(settings, self.site, seed)
         self.calendar = site_calendar(settings, self.site.country_names, start_ms, end_ms)
         site = self.site
         self._empty: EventTables | None = None
@@ -273,7 +273,7 @@ def run_shard(
     generator returns the shard's users table (``StopIteration.value``), the answer key of
     who signed up and churned.
     """
-    world = world or World(settings, plan.start_ms, plan.end_ms)
+    world = world or World(settings, plan.seed, plan.start_ms, plan.end_ms)
     shard = Shard(world, plan.seed, index, plan.shards, plan.start_ms, plan.end_ms)
     count = plan.shard_counts()[index]
     prior = world.model.expected_events_per_session()

@@ -1,0 +1,218 @@
+"""The world behind the results, measured on the million seeded events as an analyst and an ML engineer would.
+
+Tolerances: the sample has about 225,000 clicks, 90,000 of them on flights and 85,000 on
+hotels, and 22,500 bookings. Targets that are structural (a fare that depends on distance,
+the same count for the same search) are held exactly or far from their bound; those that
+are means of skewed prices get the 20 % the issue allows, many standard errors wide
+(a mean over 20,000 prices with a spread of 0.65 of the mean has a standard error of 0.5 %).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from src.reference import airports, all_cities, destinations, great_circle_km
+
+from .conftest import Sample
+
+# The rank shares Sistrix 2020 gives for ranks 1-10 (CTR by rank, normalised over the ten).
+SISTRIX_CTR = [28.5, 15.7, 11.0, 8.0, 5.9, 4.9, 4.1, 3.6, 3.1, 2.5]
+
+
+def _clicks_with_searches(sample: Sample) -> pl.DataFrame:
+    """Each click beside the search it came from: what an analyst joins first."""
+    search = sample.search.select(
+        pl.col("event_id").alias("search_event_id"),
+        pl.col("timestamp").alias("search_time"),
+        "query",
+        "results_count",
+        "page",
+        "device_type",
+        pl.col("geo").struct.field("country").alias("country"),
+        pl.col("geo").struct.field("city").alias("city"),
+        pl.col("filters").struct.field("start_date").alias("start_date"),
+        pl.col("filters").struct.field("end_date").alias("end_date"),
+        pl.col("filters").struct.field("travelers").alias("travelers"),
+        pl.col("filters").struct.field("min_stars").alias("min_stars"),
+    )
+    return sample.click.join(search, on="search_event_id")
+
+
+def _with_distance(clicks: pl.DataFrame) -> pl.DataFrame:
+    """Great-circle km from the home city to the destination's airport.
+
+    Cities are matched by name and country, as an analyst can; names that two cities of a
+    country share are left out, as they cannot be placed.
+    """
+    cities = all_cities().filter(pl.len().over("name", "country") == 1)
+    places = airports().select("iata", pl.col("latitude").alias("to_lat"), pl.col("longitude").alias("to_lon"))
+    ends = (
+        destinations()
+        .join(places, on="iata")
+        .select(
+            pl.col("name").alias("result_destination"),
+            pl.col("country").alias("destination_country"),
+            "to_lat",
+            "to_lon",
+        )
+    )
+    placed = clicks.join(
+        cities.select(pl.col("name").alias("city"), "country", "latitude", "longitude"), on=["city", "country"]
+    ).join(ends, on="result_destination")
+    km = great_circle_km(
+        placed["latitude"].to_numpy(),
+        placed["longitude"].to_numpy(),
+        placed["to_lat"].to_numpy(),
+        placed["to_lon"].to_numpy(),
+    )
+    return placed.with_columns(km=pl.Series(km))
+
+
+@pytest.fixture(scope="module")
+def clicks(million: Sample) -> pl.DataFrame:
+    return _with_distance(_clicks_with_searches(million))
+
+
+class TestFares:
+    def test_round_trip_fare_per_traveller_rises_with_distance(self, clicks: pl.DataFrame) -> None:
+        """Correlation of round-trip fare per traveller with distance is at least 0.5 (about 0.88 here)."""
+        trips = clicks.filter((pl.col("result_type") == "flight") & pl.col("end_date").is_not_null())
+        trips = trips.filter(pl.col("country") == "US")  # one currency
+        per_traveller = (trips["result_price"] / trips["travelers"]).to_numpy()
+        assert trips.height > 10_000
+        assert np.corrcoef(per_traveller, trips["km"].to_numpy())[0, 1] >= 0.5
+
+    def test_us_domestic_round_trip_averages_near_bts(self, clicks: pl.DataFrame) -> None:
+        """US domestic round trips average within 20 % of BTS 2022's $469 a traveller."""
+        domestic = clicks.filter(
+            (pl.col("result_type") == "flight")
+            & pl.col("end_date").is_not_null()
+            & (pl.col("country") == "US")
+            & (pl.col("destination_country") == "US")
+        )
+        assert domestic.height > 5_000
+        assert (domestic["result_price"] / domestic["travelers"]).mean() == pytest.approx(469, rel=0.20)
+
+    def test_nobody_flies_under_the_minimum_distance(self, million: Sample, clicks: pl.DataFrame) -> None:
+        """No flight or package click from a home city nearer the destination than MIN_FLIGHT_KM."""
+        flying = clicks.filter(pl.col("result_type").is_in(["flight", "package"]))
+        assert flying.height > 20_000
+        assert flying.filter(pl.col("km") < million.settings.min_flight_km).height == 0
+
+
+class TestHotels:
+    @pytest.fixture(scope="class")
+    def nights(self, clicks: pl.DataFrame) -> pl.DataFrame:
+        """US users' hotel clicks at US destinations, priced per night and per room (a room sleeps four)."""
+        hotels = clicks.filter(
+            (pl.col("result_type") == "hotel") & (pl.col("country") == "US") & (pl.col("destination_country") == "US")
+        )
+        length = (pl.col("end_date").str.to_date() - pl.col("start_date").str.to_date()).dt.total_days()
+        rooms = (pl.col("travelers") + 3) // 4
+        return hotels.with_columns(night=pl.col("result_price") / length / rooms)
+
+    def test_mean_night_is_near_str(self, nights: pl.DataFrame) -> None:
+        """Mean within 20 % of CoStar/STR 2023's $155.62; 99.9th percentile under $2,000 a night."""
+        assert nights.height > 10_000
+        assert nights["night"].mean() == pytest.approx(155.62, rel=0.20)
+        assert nights["night"].quantile(0.999) < 2000
+
+    def test_a_room_night_costs_the_same_for_any_party(self, nights: pl.DataFrame) -> None:
+        """Mean price per room night for each party size within 10 % of the overall mean.
+
+        The smallest group (six travellers) has about 500 nights: a standard error near 3 %.
+        """
+        overall = nights["night"].mean()
+        by_party = nights.group_by("travelers").agg(pl.col("night").mean(), pl.len())
+        assert by_party.height == 6
+        for row in by_party.iter_rows(named=True):
+            assert row["night"] == pytest.approx(overall, rel=0.10), row
+
+
+class TestResults:
+    def test_the_same_search_finds_the_same_count(self, million: Sample) -> None:
+        """A search repeated in a session (same query, filters and page) finds the same count in 99 % or more."""
+        repeats = (
+            million.search.group_by("session_id", "query", "filters", "page")
+            .agg(pl.col("results_count").n_unique().alias("counts"), pl.len())
+            .filter(pl.col("len") > 1)
+        )
+        assert repeats.height > 10_000
+        assert (repeats["counts"] == 1).mean() >= 0.99
+
+    def test_an_item_has_one_price_for_the_same_dates_in_a_session(self, clicks: pl.DataFrame) -> None:
+        """The same result_id for the same trip in a session shows one price."""
+        groups = clicks.group_by("session_id", "result_id", "start_date", "end_date", "travelers").agg(
+            pl.col("result_price").n_unique().alias("prices"), pl.len()
+        )
+        assert groups.filter(pl.col("len") > 1).height > 1_000
+        assert groups.filter(pl.col("prices") > 1).height == 0
+
+    def test_a_result_id_names_one_item(self, million: Sample) -> None:
+        """Every click of a result_id has one type, destination and provider."""
+        items = million.click.group_by("result_id").agg(
+            pl.col("result_type").n_unique(),
+            pl.col("result_destination").n_unique(),
+            pl.col("result_provider").n_unique(),
+        )
+        assert items.filter(pl.col("result_type") > 1).height == 0
+        assert items.filter(pl.col("result_destination") > 1).height == 0
+        assert items.filter(pl.col("result_provider") > 1).height == 0
+
+    def test_a_price_cap_holds_on_every_result_clicked(self, clicks: pl.DataFrame, million: Sample) -> None:
+        """A click on a search with max_price never costs more than the cap."""
+        caps = million.search.select(
+            pl.col("event_id").alias("search_event_id"), pl.col("filters").struct.field("max_price").alias("cap")
+        )
+        capped = million.click.join(caps, on="search_event_id").filter(pl.col("cap").is_not_null())
+        assert capped.height > 5_000
+        assert capped.filter(pl.col("result_price") > pl.col("cap")).height == 0
+
+    def test_zero_results_have_causes(self, million: Sample) -> None:
+        """Searches that ask for 5 stars find nothing more often than others (few hotels have 5 stars)."""
+        search = million.search.with_columns(
+            zero=pl.col("results_count") == 0, stars=pl.col("filters").struct.field("min_stars")
+        )
+        hotels = search.filter(pl.col("query").str.contains("hotel"))  # the same sold-out dates for both
+        five = hotels.filter(pl.col("stars") == 5)["zero"].mean()
+        other = hotels.filter(pl.col("stars").is_null())["zero"].mean()
+        assert five > 1.5 * other
+
+
+class TestClicksAndBookings:
+    def test_rank_one_is_near_sistrix(self, million: Sample) -> None:
+        """Rank 1 takes within 15 % of its Sistrix 2020 share of the clicks on ranks 1-10."""
+        first_ten = million.click.filter(pl.col("result_position") <= 10)
+        share = (first_ten["result_position"] == 1).mean()
+        assert share == pytest.approx(SISTRIX_CTR[0] / sum(SISTRIX_CTR), rel=0.15)
+
+    def test_booking_value_is_the_price_with_taxes_and_fees(self, million: Sample) -> None:
+        """booking_value is the clicked price plus the product's taxes and fees, to the cent."""
+        taxes = million.settings.taxes_by_product
+        joined = million.conversion.join(million.click, left_on="click_event_id", right_on="event_id")
+        expected = (pl.col("result_price") * (1 + pl.col("result_type").replace_strict(taxes))).round(2)
+        whole = pl.col("currency").is_in(["JPY", "KRW", "CLP"])
+        expected = pl.when(whole).then(expected.round(0)).otherwise(expected)
+        assert joined.filter((pl.col("booking_value") - expected).abs() > 0.005).height == 0
+        assert (
+            joined.filter(pl.col("result_type") == "hotel")["booking_value"].sum()
+            > joined.filter(pl.col("result_type") == "hotel")["result_price"].sum()
+        )
+
+    def test_cheaper_offers_book_more(self, clicks: pl.DataFrame, million: Sample) -> None:
+        """Hotel clicks in the cheapest third per night at their destination book more often than the dearest third."""
+        booked = million.conversion.select(pl.col("click_event_id").alias("event_id"), pl.lit(True).alias("booked"))
+        hotels = clicks.filter(pl.col("result_type") == "hotel").join(booked, on="event_id", how="left")
+        length = (pl.col("end_date").str.to_date() - pl.col("start_date").str.to_date()).dt.total_days()
+        hotels = hotels.with_columns(
+            booked=pl.col("booked").fill_null(False),
+            third=((pl.col("result_price") / length).rank() / pl.len())
+            .over("result_destination", "country")
+            .mul(3)
+            .floor()
+            .clip(0, 2),
+        )
+        rate = dict(hotels.group_by("third").agg(pl.col("booked").mean()).iter_rows())
+        assert rate[0.0] > 1.3 * rate[2.0]
