@@ -120,15 +120,17 @@ class TestHotels:
         assert nights["night"].quantile(0.999) < 2000
 
     def test_a_room_night_costs_the_same_for_any_party(self, nights: pl.DataFrame) -> None:
-        """Mean price per room night for each party size within 10 % of the overall mean.
+        """The same hotel on the same dates costs the same per room night whatever the party's size.
 
-        The smallest group (six travellers) has about 500 nights: a standard error near 3 %.
+        Parties of one to four take a room, five or six two. (What parties choose differs: large
+        parties come more from desktops, whose users are less price-sensitive.)
         """
-        overall = nights["night"].mean()
-        by_party = nights.group_by("travelers").agg(pl.col("night").mean(), pl.len())
-        assert by_party.height == 6
-        for row in by_party.iter_rows(named=True):
-            assert row["night"] == pytest.approx(overall, rel=0.10), row
+        same = nights.group_by("result_id", "start_date", "end_date").agg(
+            (pl.col("night").max() - pl.col("night").min()).alias("spread"), pl.col("travelers").n_unique()
+        )
+        mixed = same.filter(pl.col("travelers") > 1)
+        assert mixed.height > 1_000
+        assert mixed["spread"].max() <= 0.01  # a price is rounded to the cent over all its nights and rooms
 
 
 class TestResults:
@@ -216,3 +218,49 @@ class TestClicksAndBookings:
         )
         rate = dict(hotels.group_by("third").agg(pl.col("booked").mean()).iter_rows())
         assert rate[0.0] > 1.3 * rate[2.0]
+
+
+def test_a_booking_model_on_what_the_events_show_beats_chance(million: Sample) -> None:
+    """Gradient boosting on click features predicts a booking: AUC >= 0.70, and >= 0.65 without the device.
+
+    Measured 0.75 and 0.67 on another seed's million events; the held-out 30 % has about
+    6,800 bookings, so the AUC's standard error is under 0.005.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+
+    features = _clicks_with_searches(million).join(
+        million.conversion.select(pl.col("click_event_id").alias("event_id"), pl.lit(1).alias("booked")),
+        on="event_id",
+        how="left",
+    )
+    start = pl.col("start_date").str.to_date()
+    length = (pl.col("end_date").str.to_date() - start).dt.total_days().fill_null(0)
+    features = features.with_columns(
+        booked=pl.col("booked").fill_null(0),
+        log_price=pl.col("result_price").log(),
+        lead=(start - pl.col("search_time").str.slice(0, 10).str.to_date()).dt.total_days(),
+        nights=length,
+        hour=pl.col("search_time").str.slice(11, 2).cast(pl.Int32),
+    ).with_columns(
+        # The price against others for the same trip: what the page showed is not in the events.
+        relative_price=pl.col("log_price")
+        - pl.col("log_price").median().over("result_type", "result_destination", "nights", "travelers"),
+    )
+    categorical = ["result_type", "result_destination", "result_provider", "country", "device_type"]
+    features = features.with_columns(pl.col(c).cast(pl.Categorical).to_physical() for c in categorical)
+    numeric = ["result_position", "log_price", "relative_price", "travelers", "lead", "nights", "hour", "results_count"]
+    label = features["booked"].to_numpy()
+    order = np.random.default_rng(0).permutation(len(label))
+    train, test = order[: len(order) * 7 // 10], order[len(order) * 7 // 10 :]
+
+    def auc(columns: list[str]) -> float:
+        x = features.select(columns).to_numpy().astype(float)
+        model = HistGradientBoostingClassifier(
+            max_iter=200, learning_rate=0.05, categorical_features=[c in categorical for c in columns], random_state=0
+        )
+        model.fit(x[train], label[train])
+        return float(roc_auc_score(label[test], model.predict_proba(x[test])[:, 1]))
+
+    assert auc(numeric + categorical) >= 0.70
+    assert auc(numeric + [c for c in categorical if c != "device_type"]) >= 0.65

@@ -30,7 +30,7 @@ MS_PER_DAY = 86_400_000
 # destinations gives about the published sigma 0.65 (Antonio et al. 2019). The US mean is
 # CoStar/STR 2023's $155.62 for the nights booked: users choose the cheaper offers of a page, so
 # the list prices are set CHOSEN_DISCOUNT dearer (measured on seeded runs at the default price
-# sensitivity; docs/REALISM_MODEL.md). A night is bounded so that with its moves it stays under $2,000.
+# sensitivity; tests/test_world.py holds the result). A night is bounded so that with its moves it stays under $2,000.
 STAR_SHARES = np.array([0.06, 0.18, 0.42, 0.27, 0.07])  # 1 to 5 stars
 STAR_NIGHT = np.array([0.60, 0.75, 0.95, 1.30, 1.90])
 HOTEL_SPREAD = 0.25

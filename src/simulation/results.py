@@ -37,7 +37,7 @@ SENSITIVITY_SPREAD = 0.3  # logistic noise cut at +-4: a user is at most e^1.2 =
 # booking at this many times CONVERSION_RATE. Measured on seeded runs: at 1 clicks / searches read
 # 0.2989 for 0.30 and 0.4955 for 0.50; at 1.6, 0.3007 and 0.4980 (200,000 events, CVR 0.2).
 BOOKING_SURVIVAL = 1.6
-BOOKING = {"price": 3.0, "quality": 0.5, "near_trip": 1.5, "near_trip_days": 10.0}
+BOOKING = {"price": 3.0, "quality": 0.5, "offer_bound": 2.0, "near_trip": 1.5, "near_trip_days": 10.0}
 
 
 def sensitivity(seed: int, settings: Settings, kind: int, key: np.ndarray) -> np.ndarray:
@@ -303,7 +303,7 @@ class ResultModel:
         made = np.ones(len(total))
         for _ in range(2):
             chance = np.minimum(1.0, scale_to_rate(total, rate, made) * total)
-            made = _chance_made(np.log1p(-chance * booking), session)
+            made = chance_made(np.log1p(-chance * booking), session)
         chance = np.minimum(1.0, scale_to_rate(total, rate, made) * total)
         clicked = np.flatnonzero(rng.random(len(total)) < chance)
         cdf = np.cumsum(weight[clicked], axis=1)
@@ -341,8 +341,13 @@ def scale_to_rate(weight: np.ndarray, rate: float, share: np.ndarray) -> float:
     return scale
 
 
-def _chance_made(log_not_booked: np.ndarray, session: np.ndarray) -> np.ndarray:
-    """Each search's chance that no earlier search of its session booked (searches grouped by session, in order)."""
+def chance_made(log_not_booked: np.ndarray, session: np.ndarray) -> np.ndarray:
+    """Each row's chance that no earlier row of its session booked, from the log of each row's chance of not booking.
+
+    Rows come grouped by session, in order.
+    """
+    if not len(session):
+        return np.ones(0)
     before = np.cumsum(log_not_booked) - log_not_booked
     first = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
     start = np.repeat(before[first], np.diff(np.r_[first, len(session)]))

@@ -19,7 +19,7 @@ from .catalogue import Catalogue, build_catalogue
 from .inventory import CHOSEN_DISCOUNT, Inventory, result_numbers, round_trip_fare
 from .journeys import Journeys, Trip, booking_weights
 from .population import HABIT_LOYALTY, Site, draw_platform_device, pick
-from .results import BOOKING, Clicks, ResultModel, Searches, sensitivity
+from .results import BOOKING, Clicks, ResultModel, Searches, chance_made, sensitivity
 from .tables import EventTables
 from .timing import MS_PER_DAY, MS_PER_HOUR, TimeModel, local_time
 
@@ -200,8 +200,12 @@ class SessionModel:
         """A click's booking weight from what it offers: price against its page, quality, a near trip."""
         strength = self.settings.attractiveness_strength
         offer = np.exp(
-            strength
-            * (-BOOKING["price"] * price_sensitivity * clicks.relative_price + BOOKING["quality"] * clicks.quality)
+            np.clip(
+                strength
+                * (-BOOKING["price"] * price_sensitivity * clicks.relative_price + BOOKING["quality"] * clicks.quality),
+                -BOOKING["offer_bound"],
+                BOOKING["offer_bound"],
+            )
         )
         return offer * (1 + BOOKING["near_trip"] * np.exp(-np.maximum(lead_days, 0) / BOOKING["near_trip_days"]))
 
@@ -408,7 +412,6 @@ class SessionModel:
         chance = booking_chance(
             s.conversion_rate,
             session_of_click,
-            n,
             booking_weights(
                 visits.visit[session_of_click],
                 visits.first_day[session_of_click],
@@ -562,37 +565,29 @@ class Outcome:
     booked: np.ndarray
 
 
-def booking_chance(rate: float, session: np.ndarray, sessions: int, weight: np.ndarray) -> np.ndarray:
+def booking_chance(rate: float, session: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Each click's chance of a booking, from relative ``weight``s, so bookings / clicks reads ``rate``.
 
     A session books once at most and ends with it, so its clicks after a booking are never
-    made. With a chance p for each of a session's k clicks, it books with probability
-    1 - (1-p)^k and makes (1 - (1-p)^k) / p clicks on average; the weights are scaled until
-    expected bookings over expected clicks made is ``rate``.
+    made: click i of a session is made with the chance that none before it booked, and the
+    weights are scaled until expected bookings over expected clicks made is ``rate``.
+    ``session`` numbers each click's session, clicks grouped by session in order.
     """
     if not len(weight) or weight.sum() <= 0 or rate <= 0:
         return np.full(len(weight), min(rate, 1.0))
-    clicks = np.bincount(session, minlength=sessions)
-    # The session's mean weight stands for each of its clicks (they differ only by what each offers).
-    per_session = np.bincount(session, weights=weight, minlength=sessions) / np.maximum(clicks, 1)
-    has = clicks > 0
-    clicks, per_session = clicks[has], per_session[has]
-    positive = per_session[per_session > 0]
-    if not len(positive):
-        return np.zeros(len(weight))
+    positive = weight[weight > 0]
     # Clicks with a high weight may be certain to book: the scale can go past 1 / (largest weight),
     # up to where every click is, so it is searched for on a log scale.
     low, high = np.log(1e-12 / float(positive.max())), np.log(1.0 / float(positive.min()))
 
     def ratio(log_scale: float) -> float:
-        p = np.minimum(per_session * np.exp(log_scale), 1.0)
-        booked = 1 - (1 - p) ** clicks
-        made = np.where(p > 0, booked / np.maximum(p, 1e-300), clicks)
-        return float(booked.sum() / made.sum())
+        p = np.minimum(weight * np.exp(log_scale), 1.0 - 1e-12)
+        made = chance_made(np.log1p(-p), session)
+        return float((made * p).sum() / made.sum())
 
     if ratio(high) <= rate:
         return np.minimum(weight * np.exp(high), 1.0)
-    for _ in range(60):
+    for _ in range(45):
         middle = (low + high) / 2
         if ratio(middle) < rate:
             low = middle
