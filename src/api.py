@@ -23,6 +23,7 @@ from .generator import EventGenerator, WorkerLost, new_seed
 from .models import EVENT_TYPES
 from .output.answer_key import KeyWritten, key_entry
 from .output.files import FolderLock, WriteFailed
+from .output.items import write_items
 from .output.manifest import ANSWER_KEYS, begin_run, check_new_run, record_run, run_record
 from .output.users import write_users
 from .progress import Progress, thousands
@@ -51,6 +52,8 @@ class GenerateResult:
     manifest: Path | None = None
     users: Path | None = None
     """``users.jsonl``, the users' answer key (sign-up, churn, home, activity), when the run wrote files."""
+    items: Path | None = None
+    """``items.jsonl``, the inventory's answer key (every item of the seed, as the click model sees it), likewise."""
     redis: str | None = None
     """Where the Redis streams are (``host:port`` or URL without secrets), when the run wrote to Redis."""
     streams: list[str] = field(default_factory=list)
@@ -88,6 +91,7 @@ class GenerateResult:
             "files": {t: str(p) for t, p in self.files.items()},
             "manifest": str(self.manifest) if self.manifest else None,
             "users": str(self.users) if self.users else None,
+            "items": str(self.items) if self.items else None,
             "redis": {"where": self.redis, "streams": self.streams, "reconnects": self.redis_reconnects}
             if self.redis
             else None,
@@ -319,6 +323,9 @@ def generate(
                         generator.cities,
                         overwrite=settings.overwrite,
                     ),
+                    "items": lambda: write_items(
+                        settings.output_dir, seed, generator.model.inventory, overwrite=settings.overwrite
+                    ),
                 }
                 for key, write in writers.items():
                     try:
@@ -350,6 +357,7 @@ def generate(
         files=files,
         manifest=manifest,
         users=keys["users"].path if "users" in keys else None,
+        items=keys["items"].path if "items" in keys else None,
         redis=redis.where if redis is not None else None,
         streams=list(redis.streams) if redis is not None else [],
         redis_reconnects=redis.reconnects if redis is not None else 0,

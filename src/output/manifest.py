@@ -41,11 +41,12 @@ from ..simulation.sessions import (
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
 from .answer_key import KeyWritten, cut_back, file_sizes, key_entry
 from .files import FilePublisher, WriteFailed, write_atomically
+from .items import ITEMS_FILE
 from .users import USERS_FILE
 
 MANIFEST = "manifest.json"
 # The answer-key files beside the events, by the name of their entry in a run's record, in the order they are written.
-ANSWER_KEYS = {"users": USERS_FILE}
+ANSWER_KEYS = {"users": USERS_FILE, "items": ITEMS_FILE}
 
 # Settings that say where events go, how fast, or over which window (compared on its own), not which
 # events a seed gives: a run's identity leaves them out.
@@ -134,8 +135,8 @@ def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[st
     """If a run was killed while appending (its ``running`` note is still in ``document``), list it under ``runs``.
 
     Its lines are those after the sizes it noted, so ``totals_in_files`` stays true and the
-    same seeded run is refused as a repeat; the answer-key files (``users.jsonl``)
-    are cut back to the sizes it noted (written after the events, they are
+    same seeded run is refused as a repeat; the answer-key files (``users.jsonl``,
+    ``items.jsonl``) are cut back to the sizes it noted (written after the events, they are
     incomplete at best). Rewrites the manifest (under the lock); returns the killed run's
     entry, or None.
     """
@@ -152,7 +153,7 @@ def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[st
     # Answer keys are written after the events: a run killed meanwhile may have left some lines, or a partial one.
     noted = note.get("answer_key_sizes")
     if not isinstance(noted, dict):
-        noted = {USERS_FILE: note.get("users_size")}  # the note of an earlier version
+        noted = {USERS_FILE: note.get("users_size")}  # the note of a version before items.jsonl
     cut_back(directory, {n: noted[n] for n in ANSWER_KEYS.values() if isinstance(noted.get(n), int)})
     runs = list(document.get("runs", []))
     if sum(counts.values()):
@@ -238,6 +239,7 @@ def true_parameters(settings: Settings) -> dict[str, Any]:
             "cheap_cap_share_of_typical": results.CHEAP_CAP,
             "routes_without_service": inventory.NO_SERVICE,
             "route_share_of_offers": list(inventory.ROUTE_SHARE),
+            "items_file": ITEMS_FILE,
         },
         "sessions": {
             "searches_per_session_mean": settings.searches_per_session,
@@ -405,8 +407,8 @@ def record_run(
 
     None when the run's new files were dropped (a failed ``--overwrite``): files and manifest
     are as they were. If the manifest cannot be written, an appending run's lines are taken
-    out of the files again, the answer-key files' too (``answer_keys``: ``users.jsonl``),
-    and WriteFailed raised (an overwrite's stale manifest is removed), so a
+    out of the files again, the answer-key files' too (``answer_keys``: ``users.jsonl``,
+    ``items.jsonl``), and WriteFailed raised (an overwrite's stale manifest is removed), so a
     manifest never says something other than what the files hold.
     """
     if publisher.dropped:
