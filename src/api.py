@@ -338,7 +338,7 @@ def generate(
                         if written is not None:
                             keys[key] = written
             interrupted = result.interrupted or bool(failure)
-            record = run_record(settings, seed, result.counts, span, interrupted, special, entries)
+            record = run_record(settings, seed, result.counts, span, interrupted, special, entries, generator.model)
             manifest = record_run(file_publisher, record, overwrite=settings.overwrite, answer_keys=list(keys.values()))
         except WriteFailed as exc:
             failure = failure or str(exc)

@@ -11,13 +11,13 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, SettingsError, redis_address
 from ..models import EVENT_TYPES, file_name
-from ..reference import CHANNELS
+from ..reference import CHANNELS, airports
 from ..simulation import calendar, inventory, results
 from ..simulation import users as lifecycle
 from ..simulation.journeys import JOURNEY_DAYS, NIGHT_HOURS
@@ -43,6 +43,9 @@ from .answer_key import KeyWritten, cut_back, file_sizes, key_entry
 from .files import FilePublisher, WriteFailed, write_atomically
 from .items import ITEMS_FILE
 from .users import USERS_FILE
+
+if TYPE_CHECKING:
+    from ..simulation.sessions import SessionModel
 
 MANIFEST = "manifest.json"
 # The answer-key files beside the events, by the name of their entry in a run's record, in the order they are written.
@@ -192,13 +195,27 @@ def begin_run(publisher: FilePublisher, settings: Settings, seed: int, window: t
         raise WriteFailed(path, error, "; nothing was written") from None
 
 
-def true_parameters(settings: Settings) -> dict[str, Any]:
-    """The parameters the events were drawn from, as a pipeline would want to check them."""
+def origin_airports(origins: np.ndarray) -> list[dict[str, Any]]:
+    """The airports a run's users fly from (rows of ``airports()``): the number in flight and package result_ids.
+
+    A flight or package ``result_id`` is ``<prefix>_<number * 1,000,000 + item_number>``.
+    """
+    rows = np.asarray(origins, dtype=np.int64)
+    codes = airports()["iata"].gather(rows).to_list()
+    return [{"number": row + 1, "iata": code} for row, code in zip(rows.tolist(), codes, strict=True)]
+
+
+def true_parameters(settings: Settings, model: SessionModel | None = None) -> dict[str, Any]:
+    """The parameters the events were drawn from, as a pipeline would want to check them.
+
+    With the run's session ``model``, also what depends on its markets: the origin airports
+    (``origin_airports``, to decode flight result_ids) and the fare scale (``money.airfare_scale``).
+    """
     decay, page = settings.click_position_decay, settings.page_size
     zero_rate = min(settings.zero_result_rate, 1.0 - settings.click_through_rate)
     ranks = np.arange(1, page + 1, dtype=float) ** -decay
     strength = settings.attractiveness_strength
-    return {
+    parameters: dict[str, Any] = {
         "funnel": {
             "click_through_rate": settings.click_through_rate,
             "conversion_rate": settings.conversion_rate,
@@ -335,6 +352,10 @@ def true_parameters(settings: Settings) -> dict[str, Any]:
         "markets": list(settings.market_codes) if settings.market_codes else "ALL",
         "products": list(PRODUCTS),
     }
+    if model is not None:
+        parameters["money"]["airfare_scale"] = model.airfare_scale
+        parameters["origin_airports"] = origin_airports(model.origins)
+    return parameters
 
 
 def run_record(
@@ -345,13 +366,15 @@ def run_record(
     interrupted: bool,
     special_days: list[dict[str, Any]] | None = None,
     answer_keys: dict[str, dict[str, Any]] | None = None,
+    model: SessionModel | None = None,
 ) -> dict[str, Any]:
     """The manifest entry of one run; ``special_days`` are the calendar's holidays and deal days in its window.
 
     ``answer_keys`` says what the run added to each answer-key file, by its entry's name in
     :data:`ANSWER_KEYS` (:func:`~src.output.answer_key.key_entry`; none added where missing).
+    ``model`` is the run's session model, for the parameters that depend on its markets.
     """
-    parameters = true_parameters(settings)
+    parameters = true_parameters(settings, model)
     parameters["calendar"]["special_days"] = special_days or []
     given = answer_keys or {}
     return {
