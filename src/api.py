@@ -21,9 +21,11 @@ from .config import Settings, SettingsError, check_output_dir, load_settings, re
 from .early import MEMORY_HINT, out_of_memory
 from .generator import EventGenerator, WorkerLost, new_seed
 from .models import EVENT_TYPES
+from .output.answer_key import KeyWritten, key_entry
 from .output.files import FolderLock, WriteFailed
-from .output.manifest import begin_run, check_new_run, record_run, run_record, users_entry
-from .output.users import UsersWritten, write_users
+from .output.items import write_items
+from .output.manifest import ANSWER_KEYS, begin_run, check_new_run, record_run, run_record
+from .output.users import write_users
 from .progress import Progress, thousands
 from .publishers import FilePublisher, Publisher, RedisPublisher, RedisUnavailable, StreamPublisher, redis_client
 from .runner import ENCODE_THREADS, RunResult, events_per_second, run_batch, run_live
@@ -50,6 +52,8 @@ class GenerateResult:
     manifest: Path | None = None
     users: Path | None = None
     """``users.jsonl``, the users' answer key (sign-up, churn, home, activity), when the run wrote files."""
+    items: Path | None = None
+    """``items.jsonl``, the inventory's answer key (every item of the seed, as the click model sees it), likewise."""
     redis: str | None = None
     """Where the Redis streams are (``host:port`` or URL without secrets), when the run wrote to Redis."""
     streams: list[str] = field(default_factory=list)
@@ -87,6 +91,7 @@ class GenerateResult:
             "files": {t: str(p) for t, p in self.files.items()},
             "manifest": str(self.manifest) if self.manifest else None,
             "users": str(self.users) if self.users else None,
+            "items": str(self.items) if self.items else None,
             "redis": {"where": self.redis, "streams": self.streams, "reconnects": self.redis_reconnects}
             if self.redis
             else None,
@@ -300,29 +305,41 @@ def generate(
                 reader_gone = True
     if live:
         start, end = began, datetime.now(UTC)
-    manifest = users_file = None
+    manifest = None
+    keys: dict[str, KeyWritten] = {}
     if lock is not None and file_publisher is not None:
         span: dict[str, Any] = {"window_start": _iso(start), "window_end": _iso(end)}
         if live:
             span["rate"] = settings.events_per_second
         special = [] if live else generator.special_days()
-        written: UsersWritten | None = None
-        users_failure: str | None = None
+        entries: dict[str, dict[str, Any]] = {}
         try:
-            # Users before the manifest, so that the manifest (written last) says whether they are in the file.
+            # The answer keys before the manifest, so that the manifest (written last) says whether they are in them.
             if not file_publisher.dropped:
-                try:
-                    users = generator.live_users() if live else generator.users
-                    written = write_users(settings.output_dir, users, generator.cities, overwrite=settings.overwrite)
-                except WriteFailed as exc:
-                    users_failure = str(exc)
-                    failure = failure or users_failure
-            users_file = written.path if written is not None else None
+                writers: dict[str, Callable[[], KeyWritten | None]] = {
+                    "users": lambda: write_users(
+                        settings.output_dir,
+                        generator.live_users() if live else generator.users,
+                        generator.cities,
+                        overwrite=settings.overwrite,
+                    ),
+                    "items": lambda: write_items(
+                        settings.output_dir, seed, generator.model.inventory, overwrite=settings.overwrite
+                    ),
+                }
+                for key, write in writers.items():
+                    try:
+                        written = write()
+                    except WriteFailed as exc:
+                        entries[key] = key_entry(ANSWER_KEYS[key], None, str(exc))
+                        failure = failure or str(exc)
+                    else:
+                        entries[key] = key_entry(ANSWER_KEYS[key], written)
+                        if written is not None:
+                            keys[key] = written
             interrupted = result.interrupted or bool(failure)
-            record = run_record(
-                settings, seed, result.counts, span, interrupted, special, users_entry(written, users_failure)
-            )
-            manifest = record_run(file_publisher, record, overwrite=settings.overwrite, users=written)
+            record = run_record(settings, seed, result.counts, span, interrupted, special, entries, generator.model)
+            manifest = record_run(file_publisher, record, overwrite=settings.overwrite, answer_keys=list(keys.values()))
         except WriteFailed as exc:
             failure = failure or str(exc)
         finally:
@@ -339,7 +356,8 @@ def generate(
         description=where,
         files=files,
         manifest=manifest,
-        users=users_file,
+        users=keys["users"].path if "users" in keys else None,
+        items=keys["items"].path if "items" in keys else None,
         redis=redis.where if redis is not None else None,
         streams=list(redis.streams) if redis is not None else [],
         redis_reconnects=redis.reconnects if redis is not None else 0,

@@ -77,6 +77,8 @@ def _summary(result: GenerateResult) -> str:
         lines.append(f"answer key: {result.manifest}")
     if result.users is not None:
         lines.append(f"users: {result.users}")
+    if result.items is not None:
+        lines.append(f"items: {result.items}")
     if result.redis_reconnects:
         lines.append(f"redis: reconnected {result.redis_reconnects} time(s); every event delivered once")
     return "\n".join(lines)

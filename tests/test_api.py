@@ -19,11 +19,12 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _bytes(directory: Path) -> dict[str, bytes]:
-    return {t: (directory / file_name(t)).read_bytes() for t in EVENT_TYPES}
+    names = [file_name(t) for t in EVENT_TYPES] + ["users.jsonl", "items.jsonl"]
+    return {name: (directory / name).read_bytes() for name in names}
 
 
 def test_generate_writes_what_the_command_writes_manifest_included(tmp_path: Path) -> None:
-    """Same settings: the same JSONL bytes and the same manifest (but its write time); counts and paths returned."""
+    """Same settings: the same JSONL bytes (answer keys too) and manifest (but its write time); counts and paths."""
     args = {"event_count": 5000, "seed": 11, "window_end": "2026-02-01", "overwrite": True}
     result = generate(Settings(output_dir=tmp_path / "lib", **args))
     cli = run_cli("--count", "5000", "--seed", "11", "--end", "2026-02-01", "--overwrite",
@@ -40,6 +41,7 @@ def test_generate_writes_what_the_command_writes_manifest_included(tmp_path: Pat
     assert result.total == 5000 and sum(result.counts.values()) == 5000
     assert result.files == {t: tmp_path / "lib" / file_name(t) for t in EVENT_TYPES}
     assert result.manifest == tmp_path / "lib" / "manifest.json"
+    assert (result.users, result.items) == (tmp_path / "lib" / "users.jsonl", tmp_path / "lib" / "items.jsonl")
     assert result.summary()["counts"] == result.counts and result.failure is None
 
 

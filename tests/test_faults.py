@@ -135,41 +135,52 @@ class TestFullDisk:
                 assert {t: len(v) for t, v in events.items()} == manifest["totals_in_files"]
                 assert _integrity(events)["dangling_clicks"] == 0
 
-    def test_a_full_disk_while_writing_users_cuts_them_back_and_says_so(self, tmp_path: Path) -> None:
-        """The events fit but users.jsonl does not: exit 1 naming it, whole lines, a manifest saying so; then append."""
+    @pytest.mark.parametrize("key", ["users", "items"])
+    def test_a_full_disk_while_writing_an_answer_key_cuts_it_back_and_says_so(self, tmp_path: Path, key: str) -> None:
+        """The events fit, users.jsonl (or items.jsonl) does not: exit 1 naming it, whole lines, a true manifest."""
+        name = f"{key}.jsonl"
         args = ("--count", "6500", "--seed", "1", "--end", END, "-q")
         dry = tmp_path / "dry"
         assert run_cli(*args, env={"OUTPUT_DIR": str(dry)}).returncode == 0
         events = sum((dry / file_name(t)).stat().st_size for t in EVENT_TYPES)
-        users = (dry / "users.jsonl").stat().st_size
-        assert users > 200_000  # room for half of it, and a wide margin either side
-        # The events, two manifests' worth (one is written beside the other), pages and half the users.
-        size = events + 2 * (dry / "manifest.json").stat().st_size + 16 * 4096 + users // 2
+        size_of = {k: (dry / f"{k}.jsonl").stat().st_size for k in ("users", "items")}
+        assert size_of[key] > 200_000  # room for half of it, and a wide margin either side
+        # The events, two manifests' worth (one is written beside the other), pages, the users when items
+        # are the key that fails (users are written first), and half the key.
+        before = size_of["users"] if key == "items" else 0
+        size = events + 2 * (dry / "manifest.json").stat().st_size + 16 * 4096 + before + size_of[key] // 2
         with _tmpfs(tmp_path / "disk", f"{size // 1024}k") as disk:
             result = run_cli(*args, env={"OUTPUT_DIR": str(disk)})
             assert result.returncode == 1, result.stderr
             assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
-            assert f"cannot write {disk / 'users.jsonl'}: No space left on device" in result.stderr
-            data = (disk / "users.jsonl").read_bytes()
+            assert f"cannot write {disk / name}: No space left on device" in result.stderr
+            data = (disk / name).read_bytes()
             assert data == b""  # cut back to its size before the run: nothing, not a partial line
             manifest = json.loads((disk / "manifest.json").read_text())
             assert manifest["interrupted"] is True
-            assert manifest["users"]["lines"] == 0 and "No space left" in manifest["users"]["failed"]
-            assert manifest["runs"][-1]["users"] == manifest["users"]
+            assert manifest[key]["lines"] == 0 and "No space left" in manifest[key]["failed"]
+            assert manifest["runs"][-1][key] == manifest[key]
+            # Items come after users: when users do not fit, neither do items; when items do not, users did.
+            assert manifest["items"]["lines"] == 0 and (disk / "items.jsonl").read_bytes() == b""
+            users = len((disk / "users.jsonl").read_bytes().splitlines())
+            assert manifest["users"]["lines"] == users and (users > 0) == (key == "items")
             written = _assert_whole_json_lines(disk)
             assert {t: len(v) for t, v in written.items()} == manifest["totals_in_files"]
-            # More room: the next run appends whole users lines, and its manifest entry counts them.
-            subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+            # More room: the next run appends whole lines, and its manifest entry counts them.
+            subprocess.run(["mount", "-o", "remount,size=32m", str(disk)], check=True)
             again = run_cli("--count", "2000", "--seed", "2", "--end", END, "-q", env={"OUTPUT_DIR": str(disk)})
             assert again.returncode == 0, again.stderr
-            lines = (disk / "users.jsonl").read_bytes().splitlines()
-            assert all(json.loads(line)["user_id"].startswith("user_") for line in lines)
+            lines = [json.loads(line) for line in (disk / name).read_bytes().splitlines()]
+            if key == "users":
+                assert lines and all(line["user_id"].startswith("user_") for line in lines)
+            else:
+                assert lines and {line["seed"] for line in lines} == {2}
             manifest = json.loads((disk / "manifest.json").read_text())
-            assert [run["users"]["lines"] for run in manifest["runs"]] == [0, len(lines)] and lines
+            assert [run[key]["lines"] for run in manifest["runs"]] == [0, len(lines)]
 
     def test_overwrite_on_a_full_disk_keeps_the_old_files(self, tmp_path: Path) -> None:
         """--overwrite that runs out of space: the old files and manifest are as they were."""
-        with _tmpfs(tmp_path / "disk") as disk:
+        with _tmpfs(tmp_path / "disk", "12m") as disk:  # room for a small run's files, items.jsonl's 8.4 MB with them
             assert (
                 run_cli("--count", "2000", "--seed", "1", "--end", END, "-q", env={"OUTPUT_DIR": str(disk)}).returncode
                 == 0

@@ -139,9 +139,10 @@ class TestRepeatedRuns:
         run_batch(EventGenerator(settings, 21), [publisher], 5000, start, end)
         publisher._close_fds()  # what SIGKILL leaves: lines, a "running" note, no manifest entry
         publisher.lock.release()
-        users = tmp_path / "users.jsonl"
-        users_before = users.read_bytes()
+        users, items = tmp_path / "users.jsonl", tmp_path / "items.jsonl"
+        users_before, items_before = users.read_bytes(), items.read_bytes()
         users.write_bytes(users_before + b'{"user_id":"user_1"}\n{"user_id":"us')  # killed while writing its users
+        items.write_bytes(items_before + b'{"seed":21,"type":"flight"}\n{"seed":21,"ty')  # or its items
         assert (
             main(["--count", "5000", "--seed", "21", "--end", "2026-03-01", "-q", "--output-dir", str(tmp_path)]) == 2
         )
@@ -158,11 +159,13 @@ class TestRepeatedRuns:
         ]
         assert sum(manifest["runs"][1]["counts"].values()) == 5000
         assert "running" not in manifest
-        # The killed run's users were cut off again (its entry says so); the next run's were appended whole.
-        assert manifest["runs"][1]["users"]["lines"] == 0 and "killed" in manifest["runs"][1]["users"]["failed"]
-        after = users.read_bytes()
-        assert after.startswith(users_before) and after.endswith(b"\n")
-        assert len(after[len(users_before) :].splitlines()) == manifest["runs"][2]["users"]["lines"] > 0
+        # The killed run's users and items were cut off again (its entry says so); the next run's were appended whole.
+        for key, path, before in (("users", users, users_before), ("items", items, items_before)):
+            assert manifest["runs"][1][key]["lines"] == 0 and "killed" in manifest["runs"][1][key]["failed"]
+            after = path.read_bytes()
+            assert after.startswith(before) and after.endswith(b"\n")
+            assert len(after[len(before) :].splitlines()) == manifest["runs"][2][key]["lines"] > 0
+        assert {json.loads(line)["seed"] for line in items.read_bytes()[len(items_before) :].splitlines()} == {22}
 
     def test_an_unreadable_manifest_is_not_appended_to(self, tmp_path: Path) -> None:
         """A manifest that does not parse: what the files hold is unknown, so appending is refused."""
@@ -218,9 +221,10 @@ class TestWriteErrors:
     def test_a_manifest_that_cannot_be_written_takes_the_run_out_again(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """If manifest.json cannot be written, the appended lines go, so the old manifest is true."""
+        """If manifest.json cannot be written, the appended lines go (answer keys' too): the old manifest is true."""
         assert main([*ARGS, "--output-dir", str(tmp_path)]) == 0
         before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        assert {"users.jsonl", "items.jsonl"} <= set(before)
 
         real, calls = manifest.write_atomically, []
 

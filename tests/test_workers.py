@@ -57,7 +57,7 @@ def test_merging_encoded_parts_gives_the_bytes_of_encoding_the_merge() -> None:
 
 
 def _digests(directory: Path) -> list[str]:
-    names = ["search_events.jsonl", "click_events.jsonl", "conversion_events.jsonl", "users.jsonl"]
+    names = ["search_events.jsonl", "click_events.jsonl", "conversion_events.jsonl", "users.jsonl", "items.jsonl"]
     return [hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in names]
 
 

@@ -6,19 +6,18 @@ the report reads them as its targets.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, SettingsError, redis_address
 from ..models import EVENT_TYPES, file_name
-from ..reference import CHANNELS
+from ..reference import CHANNELS, airports
 from ..simulation import calendar, inventory, results
 from ..simulation import users as lifecycle
 from ..simulation.journeys import JOURNEY_DAYS, NIGHT_HOURS
@@ -40,10 +39,17 @@ from ..simulation.sessions import (
     SHORT_TRIP_CAR,
 )
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
+from .answer_key import KeyWritten, cut_back, file_sizes, key_entry
 from .files import FilePublisher, WriteFailed, write_atomically
-from .users import USERS_FILE, UsersWritten
+from .items import ITEMS_FILE
+from .users import USERS_FILE
+
+if TYPE_CHECKING:
+    from ..simulation.sessions import SessionModel
 
 MANIFEST = "manifest.json"
+# The answer-key files beside the events, by the name of their entry in a run's record, in the order they are written.
+ANSWER_KEYS = {"users": USERS_FILE, "items": ITEMS_FILE}
 
 # Settings that say where events go, how fast, or over which window (compared on its own), not which
 # events a seed gives: a run's identity leaves them out.
@@ -132,9 +138,10 @@ def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[st
     """If a run was killed while appending (its ``running`` note is still in ``document``), list it under ``runs``.
 
     Its lines are those after the sizes it noted, so ``totals_in_files`` stays true and the
-    same seeded run is refused as a repeat; ``users.jsonl`` is cut back to the size it noted
-    (its users, written last, are incomplete at best). Rewrites the manifest (under the
-    lock); returns the killed run's entry, or None.
+    same seeded run is refused as a repeat; the answer-key files (``users.jsonl``,
+    ``items.jsonl``) are cut back to the sizes it noted (written after the events, they are
+    incomplete at best). Rewrites the manifest (under the lock); returns the killed run's
+    entry, or None.
     """
     note = document.get(RUNNING)
     if not isinstance(note, dict):
@@ -143,14 +150,14 @@ def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[st
     counts = {t: _lines_after(directory / file_name(t), int(sizes.get(t, 0))) for t in EVENT_TYPES}
     keys = ("seed", "mode", "window_start", "window_end", "settings_digest")
     entry = {**{k: note[k] for k in keys if k in note}, "written_at": note.get("started_at"), "counts": counts}
-    entry.update(interrupted=True, killed=True, users=users_entry(None, "killed before its users were written"))
-    users_size = note.get("users_size")
-    if isinstance(users_size, int):
-        # Users are written after the events: a run killed meanwhile may have left some, or a partial line.
-        users_path = directory / USERS_FILE
-        with contextlib.suppress(FileNotFoundError):
-            if users_path.stat().st_size > users_size:
-                os.truncate(users_path, users_size)
+    entry.update(interrupted=True, killed=True)
+    for key, name in ANSWER_KEYS.items():
+        entry[key] = key_entry(name, None, f"killed before its {key} were written")
+    # Answer keys are written after the events: a run killed meanwhile may have left some lines, or a partial one.
+    noted = note.get("answer_key_sizes")
+    if not isinstance(noted, dict):
+        noted = {USERS_FILE: note.get("users_size")}  # the note of a version before items.jsonl
+    cut_back(directory, {n: noted[n] for n in ANSWER_KEYS.values() if isinstance(noted.get(n), int)})
     runs = list(document.get("runs", []))
     if sum(counts.values()):
         runs.append(entry)
@@ -180,9 +187,7 @@ def begin_run(publisher: FilePublisher, settings: Settings, seed: int, window: t
             "settings_digest": settings_digest(settings_record(settings)),
             "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "sizes": publisher.sizes_at_start,
-            "users_size": (publisher.directory / USERS_FILE).stat().st_size
-            if (publisher.directory / USERS_FILE).exists()
-            else 0,
+            "answer_key_sizes": file_sizes(publisher.directory, tuple(ANSWER_KEYS.values())),
         }
         write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
     except (OSError, ValueError) as exc:
@@ -190,13 +195,27 @@ def begin_run(publisher: FilePublisher, settings: Settings, seed: int, window: t
         raise WriteFailed(path, error, "; nothing was written") from None
 
 
-def true_parameters(settings: Settings) -> dict[str, Any]:
-    """The parameters the events were drawn from, as a pipeline would want to check them."""
+def origin_airports(origins: np.ndarray) -> list[dict[str, Any]]:
+    """The airports a run's users fly from (rows of ``airports()``): the number in flight and package result_ids.
+
+    A flight or package ``result_id`` is ``<prefix>_<number * 1,000,000 + item_number>``.
+    """
+    rows = np.asarray(origins, dtype=np.int64)
+    codes = airports()["iata"].gather(rows).to_list()
+    return [{"number": row + 1, "iata": code} for row, code in zip(rows.tolist(), codes, strict=True)]
+
+
+def true_parameters(settings: Settings, model: SessionModel | None = None) -> dict[str, Any]:
+    """The parameters the events were drawn from, as a pipeline would want to check them.
+
+    With the run's session ``model``, also what depends on its markets: the origin airports
+    (``origin_airports``, to decode flight result_ids) and the fare scale (``money.airfare_scale``).
+    """
     decay, page = settings.click_position_decay, settings.page_size
     zero_rate = min(settings.zero_result_rate, 1.0 - settings.click_through_rate)
     ranks = np.arange(1, page + 1, dtype=float) ** -decay
     strength = settings.attractiveness_strength
-    return {
+    parameters: dict[str, Any] = {
         "funnel": {
             "click_through_rate": settings.click_through_rate,
             "conversion_rate": settings.conversion_rate,
@@ -237,6 +256,7 @@ def true_parameters(settings: Settings) -> dict[str, Any]:
             "cheap_cap_share_of_typical": results.CHEAP_CAP,
             "routes_without_service": inventory.NO_SERVICE,
             "route_share_of_offers": list(inventory.ROUTE_SHARE),
+            "items_file": ITEMS_FILE,
         },
         "sessions": {
             "searches_per_session_mean": settings.searches_per_session,
@@ -332,6 +352,10 @@ def true_parameters(settings: Settings) -> dict[str, Any]:
         "markets": list(settings.market_codes) if settings.market_codes else "ALL",
         "products": list(PRODUCTS),
     }
+    if model is not None:
+        parameters["money"]["airfare_scale"] = model.airfare_scale
+        parameters["origin_airports"] = origin_airports(model.origins)
+    return parameters
 
 
 def run_record(
@@ -341,14 +365,18 @@ def run_record(
     span: dict[str, Any],
     interrupted: bool,
     special_days: list[dict[str, Any]] | None = None,
-    users: dict[str, Any] | None = None,
+    answer_keys: dict[str, dict[str, Any]] | None = None,
+    model: SessionModel | None = None,
 ) -> dict[str, Any]:
     """The manifest entry of one run; ``special_days`` are the calendar's holidays and deal days in its window.
 
-    ``users`` says what the run added to ``users.jsonl`` (:func:`users_entry`).
+    ``answer_keys`` says what the run added to each answer-key file, by its entry's name in
+    :data:`ANSWER_KEYS` (:func:`~src.output.answer_key.key_entry`; none added where missing).
+    ``model`` is the run's session model, for the parameters that depend on its markets.
     """
-    parameters = true_parameters(settings)
+    parameters = true_parameters(settings, model)
     parameters["calendar"]["special_days"] = special_days or []
+    given = answer_keys or {}
     return {
         "seed": seed,
         "written_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -357,19 +385,11 @@ def run_record(
         **span,
         "counts": counts,
         "interrupted": interrupted,
-        "users": users if users is not None else users_entry(None),
+        **{key: given.get(key) or key_entry(name, None) for key, name in ANSWER_KEYS.items()},
         "files": {t: file_name(t) for t in EVENT_TYPES},
         "settings": settings_record(settings),
         "parameters": parameters,
     }
-
-
-def users_entry(written: UsersWritten | None, failure: str | None = None) -> dict[str, Any]:
-    """What a run added to ``users.jsonl``, for its manifest entry: its lines, and why none if its write failed."""
-    entry: dict[str, Any] = {"file": USERS_FILE, "lines": written.lines if written is not None else 0}
-    if failure is not None:
-        entry["failed"] = failure
-    return entry
 
 
 def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> Path:
@@ -394,7 +414,7 @@ def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> 
         "settings_digest",
         "counts",
         "interrupted",
-        "users",
+        *ANSWER_KEYS,
     )
     runs.append({k: record[k] for k in keys if k in record})
     totals = {t: sum(run["counts"].get(t, 0) for run in runs) for t in EVENT_TYPES}
@@ -404,15 +424,15 @@ def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> 
 
 
 def record_run(
-    publisher: FilePublisher, record: dict[str, Any], overwrite: bool, users: UsersWritten | None = None
+    publisher: FilePublisher, record: dict[str, Any], overwrite: bool, answer_keys: Sequence[KeyWritten] = ()
 ) -> Path | None:
     """Write the manifest for what a run left in ``publisher``'s files (after closing it); its path.
 
     None when the run's new files were dropped (a failed ``--overwrite``): files and manifest
     are as they were. If the manifest cannot be written, an appending run's lines are taken
-    out of the files again, ``users.jsonl``'s too (``users``), and WriteFailed raised (an
-    overwrite's stale manifest is removed), so a manifest never says something other than
-    what the files hold.
+    out of the files again, the answer-key files' too (``answer_keys``: ``users.jsonl``,
+    ``items.jsonl``), and WriteFailed raised (an overwrite's stale manifest is removed), so a
+    manifest never says something other than what the files hold.
     """
     if publisher.dropped:
         return None
@@ -428,8 +448,8 @@ def record_run(
                 note = f"; the files hold this run's events, {MANIFEST} an earlier run's"
         else:
             publisher.undo()
-            if users is not None:
-                users.undo()
+            for written in answer_keys:
+                written.undo()
             note = "; this run's lines were taken out of the files again"
         raise WriteFailed(path, exc, note) from None
 

@@ -7,17 +7,13 @@ sign-up times.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from ..config import DEVICES, PLATFORMS
 from ..reference import CityTable
-from .files import WriteFailed
+from .answer_key import KeyWritten, write_key
 
 USERS_FILE = "users.jsonl"
 
@@ -47,57 +43,11 @@ def users_frame(users: pl.DataFrame, cities: CityTable) -> pl.DataFrame:
     )
 
 
-@dataclass(frozen=True)
-class UsersWritten:
-    """What a run added to ``users.jsonl``: the file, its lines, and its size before (to take them out again)."""
-
-    path: Path
-    lines: int
-    size_before: int
-
-    def undo(self) -> None:
-        """Cut the file back to its size before this run's lines (the manifest could not be written)."""
-        with contextlib.suppress(OSError):
-            os.truncate(self.path, self.size_before)
-
-
-def _os_error(error: OSError) -> OSError:
-    """``error`` with its errno: polars raises OSError("No space left on device (os error 28)") without one."""
-    found = re.search(r"os error (\d+)", str(error)) if error.errno is None else None
-    return OSError(int(found.group(1)), os.strerror(int(found.group(1)))) if found else error
-
-
-def write_users(directory: Path, users: pl.DataFrame, cities: CityTable, overwrite: bool) -> UsersWritten | None:
+def write_users(directory: Path, users: pl.DataFrame, cities: CityTable, overwrite: bool) -> KeyWritten | None:
     """Write (or, appending a run, add to) ``users.jsonl``; None when the run had no users table.
 
-    A write that fails (disk full, I/O error) cuts the file back to its size before, so it
-    holds whole lines only and none of this run's (an overwrite's file is removed), and
-    raises :class:`WriteFailed` naming it. Overwriting with no users removes the old file:
-    its users belong to the events just replaced.
+    See :func:`~src.output.answer_key.write_key` for a failed write (WriteFailed naming the
+    file, whole lines left) and an overwrite with no users (the old file is removed).
     """
-    path = directory / USERS_FILE
-    if not users.height:
-        if overwrite:
-            path.unlink(missing_ok=True)
-        return None
-    try:
-        before = 0 if overwrite else path.stat().st_size
-    except FileNotFoundError:
-        before = 0
-    frame = users_frame(users, cities)
-    try:
-        with path.open("wb" if overwrite else "ab") as handle:
-            frame.write_ndjson(handle)
-    except OSError as exc:
-        try:
-            if overwrite:
-                path.unlink(missing_ok=True)
-                note = f"; {USERS_FILE} was removed"
-            else:
-                # Never longer than it is: a file cut by someone else meanwhile must not grow NUL bytes.
-                os.truncate(path, min(before, path.stat().st_size))
-                note = f"; {USERS_FILE} was cut back to the lines before this run"
-        except OSError as cut:
-            note = f"; could not cut {USERS_FILE} back to whole lines ({(cut.strerror or str(cut)).lower()})"
-        raise WriteFailed(path, _os_error(exc), note) from None
-    return UsersWritten(path, frame.height, before)
+    frame = users_frame(users, cities) if users.height else pl.DataFrame()
+    return write_key(directory, USERS_FILE, frame, overwrite)

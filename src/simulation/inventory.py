@@ -148,6 +148,14 @@ class Items:
     thresholds: np.ndarray  # (lists, PRICE_LEVELS): base prices a price cap is rounded down to
     levels: np.ndarray  # (lists, PRICE_LEVELS, longest): ranks of the items at or under each threshold, then NO_RANK
 
+    def ranks(self) -> np.ndarray:
+        """Each item's rank, from 1, in its destination's unfiltered list (variant 0)."""
+        lists = self.lists[:: self.variants]
+        listed = lists >= 0
+        rank = np.zeros(len(self.destination), dtype=np.int64)
+        rank[lists[listed]] = np.broadcast_to(np.arange(1, lists.shape[1] + 1), lists.shape)[listed]
+        return rank
+
 
 def _ranked(
     rng: np.random.Generator,
@@ -249,6 +257,7 @@ class Inventory:
         night *= np.exp(HOTEL_SPREAD * rng.standard_normal(len(h_dest)) - HOTEL_SPREAD**2 / 2)
         night = np.clip(night, *HOTEL_NIGHT_BOUNDS)
         review = np.clip(np.round(6.0 + 0.5 * stars + 0.6 * rng.standard_normal(len(h_dest)), 1), 2.5, 9.9)
+        self.hotel_review = review  # the review score users see (out of 10); quality is it standardised
         h_pop = rng.pareto(1.5, len(h_dest)) + 1.0
         h_keep = [np.ones(len(h_dest), dtype=bool), stars >= 3, stars >= 4, stars >= 5]
         ranked = _ranked(rng, h_dest, night, review, h_pop, h_keep, n_dest)
@@ -274,6 +283,7 @@ class Inventory:
         shares = np.array([c[3] for c in CAR_CLASSES])
         car_class = np.searchsorted(np.cumsum(shares / shares.sum()), rng.random(len(c_dest)), side="right")
         car_class = car_class.clip(0, len(CAR_CLASSES) - 1)
+        self.car_class = car_class  # index into CAR_CLASSES
         seats = np.array([c[1] for c in CAR_CLASSES])[car_class]
         day = CAR_DAY * np.sqrt(price_index[c_dest]) * np.array([c[2] for c in CAR_CLASSES])[car_class]
         day *= np.exp(CAR_SPREAD * rng.standard_normal(len(c_dest)) - CAR_SPREAD**2 / 2)
@@ -397,9 +407,17 @@ def _per_destination(values: np.ndarray, destination: np.ndarray, destinations: 
 
 # The number of the result_id of an item: destination and item for hotels and cars; origin
 # airport, destination and offer for flights and packages (each offer flies from every origin).
+ORIGIN_UNIT = 1_000_000  # a flight or package result_id's n is (origin airport row + 1) * ORIGIN_UNIT + item number
+
+
+def item_numbers(destination: np.ndarray, number: np.ndarray) -> np.ndarray:
+    """An item's number across destinations: (destination + 1) * 1000 + its number within the destination."""
+    return (destination.astype(np.int64) + 1) * 1000 + number
+
+
 def result_numbers(product: int, destination: np.ndarray, number: np.ndarray, origin: np.ndarray) -> np.ndarray:
-    """The n of ``<prefix>_<n>`` for items of one product."""
-    base = (destination.astype(np.int64) + 1) * 1000 + number
+    """The n of ``<prefix>_<n>`` for items of one product; ``origin`` (rows of airports()) for flights and packages."""
+    base = item_numbers(destination, number)
     if product in (FLIGHT, PACKAGE):
-        return (origin.astype(np.int64) + 1) * 1_000_000 + base
+        return (origin.astype(np.int64) + 1) * ORIGIN_UNIT + base
     return base

@@ -137,12 +137,13 @@ class SessionModel:
         self.inventory = Inventory(stream, self.catalogue, self.catalogue.destination_country == "US")
         # Great-circle distance from each home city's airport to each destination's.
         self.city_airport = site.cities.airport
-        origins, self.city_origin = np.unique(site.cities.airport, return_inverse=True)
-        self.route_km = _route_km(origins)
+        # The airports the home cities fly from (rows of airports(), sorted), and each city's among them.
+        self.origins, self.city_origin = np.unique(site.cities.airport, return_inverse=True)
+        self.route_km = _route_km(self.origins)
         to = destination_airports()
         self.dest_lat, self.dest_lon = airports()["latitude"].to_numpy()[to], airports()["longitude"].to_numpy()[to]
-        fare_scale = _fare_scale(self.catalogue, settings.min_flight_km)
-        self.results = ResultModel(seed, settings, self.inventory, fare_scale, origins)
+        self.airfare_scale = _fare_scale(self.catalogue, settings.min_flight_km)  # on round_trip_fare's curve
+        self.results = ResultModel(seed, settings, self.inventory, self.airfare_scale, self.origins)
         self.taxes = np.array([settings.taxes_by_product[p] for p in PRODUCTS])
         self.device_weights = np.array([settings.device_weights[d] for d in DEVICES])
         cities = site.cities
