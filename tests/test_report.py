@@ -70,6 +70,19 @@ def test_rank_curve_within_a_quarter_of_sistrix(reported: tuple[Path, dict]) -> 
         assert abs(row["relative_to_sistrix"]) <= 0.25, row
 
 
+def test_rank_chart_carries_the_model_examination_curve(reported: tuple[Path, dict]) -> None:
+    """The manifest's examination curve, normalised over ranks 1-10, is beside the measured shares."""
+    directory, report = reported
+    rows = report["ranks"]["by_rank"]
+    curve = json.loads((directory / "manifest.json").read_text())["parameters"]["click_model"]["examination_by_rank"]
+    model = [row["model_examination_share"] for row in rows]
+    assert sum(model) == pytest.approx(1.0)
+    assert model == pytest.approx([x / sum(curve[:10]) for x in curve[:10]])
+    assert rows[0]["share"] > model[0]  # the site ranks the offers users like first
+    page = (directory / "report.html").read_text()
+    assert "model&#x27;s examination (answer key)" in page or "model's examination (answer key)" in page
+
+
 def test_hours_and_weekdays_within_two_points(reported: tuple[Path, dict]) -> None:
     """Events by local hour and weekday are within 2 percentage points of the targets used (the manifest's)."""
     _, report = reported
