@@ -83,6 +83,43 @@ def test_rank_chart_carries_the_model_examination_curve(reported: tuple[Path, di
     assert "model&#x27;s examination (answer key)" in page or "model's examination (answer key)" in page
 
 
+def test_fares_rise_with_distance_and_us_domestic_reads_bts(reported: tuple[Path, dict]) -> None:
+    """Round-trip fares per traveller rise with km from home, tapering; the US domestic mean is BTS's $469 ±20 %."""
+    _, report = reported
+    fares = report["offers"]["fares"]
+    assert fares["correlation"] > 0.5
+    assert fares["with_distance"] > 0.8 * fares["round_trip_clicks"]  # few home cities share their name
+    bands = [b for b in fares["by_distance"] if b["clicks"] >= 100]
+    assert len(bands) >= 5
+    means = [b["mean_usd"] for b in bands]
+    per_km = [b["usd_per_km"] for b in bands]
+    assert means == sorted(means) and per_km == sorted(per_km, reverse=True)  # rising, less than in proportion
+    assert abs(fares["us_domestic"]["mean_usd"] / 469 - 1) <= 0.20
+    checks = {c["figure"]: c for c in report["checks"]}
+    assert checks["offers.fares.us_domestic.mean_usd"]["ok"] is True
+
+
+def test_hotel_nights_against_str(reported: tuple[Path, dict]) -> None:
+    """Price per room night: the US destinations' mean is CoStar/STR's $155.62 ±20 %; a 99.9th percentile is there."""
+    _, report = reported
+    nights = report["offers"]["hotel_nights"]
+    us = nights["us_destinations"]
+    assert abs(us["mean_usd"] / 155.62 - 1) <= 0.20
+    assert nights["all"]["median_usd"] < nights["all"]["mean_usd"] < nights["all"]["p999_usd"] <= 2000
+    assert len(nights["top_destinations"]) == 10
+    assert {c["figure"]: c for c in report["checks"]}["offers.hotel_nights.us_destinations.mean_usd"]["ok"] is True
+
+
+def test_cheaper_offers_book_more(reported: tuple[Path, dict]) -> None:
+    """The share of clicks booked falls fifth by fifth of price against comparable clicks."""
+    _, report = reported
+    position = report["offers"]["price_position"]
+    rates = [q["booking_rate"] for q in position["by_quintile"]]
+    assert len(rates) == 5 and rates == sorted(rates, reverse=True), rates
+    assert position["falls_quintile_by_quintile"] and position["cheapest_over_dearest"] > 2
+    assert position["compared"] > 0.5 * position["clicks"]
+
+
 def test_hours_and_weekdays_within_two_points(reported: tuple[Path, dict]) -> None:
     """Events by local hour and weekday are within 2 percentage points of the targets used (the manifest's)."""
     _, report = reported
