@@ -111,13 +111,18 @@ def test_hotel_nights_against_str(reported: tuple[Path, dict]) -> None:
 
 
 def test_cheaper_offers_book_more(reported: tuple[Path, dict]) -> None:
-    """The share of clicks booked falls fifth by fifth of price against comparable clicks."""
-    _, report = reported
+    """The share of clicks booked falls fifth by fifth of price against comparable clicks, and the page says so."""
+    directory, report = reported
     position = report["offers"]["price_position"]
     rates = [q["booking_rate"] for q in position["by_quintile"]]
     assert len(rates) == 5 and rates == sorted(rates, reverse=True), rates
     assert position["falls_quintile_by_quintile"] and position["cheapest_over_dearest"] > 2
     assert position["compared"] > 0.5 * position["clicks"]
+    page = (directory / "report.html").read_text()
+    section = page.split('<section id="offers">')[1].split("</section>")[0]
+    assert "<h2>Prices and offers</h2>" in section and "Cheaper offers book more" in section
+    for chart in ("fares", "nights", "price-position"):
+        assert f'data-chart="{chart}"' in section
 
 
 def test_hours_and_weekdays_within_two_points(reported: tuple[Path, dict]) -> None:
@@ -437,3 +442,62 @@ def test_small_or_odd_folders_give_a_page_or_one_line(
         assert "their home cities cannot be measured" in page
     if kind == "50 searches and every click":
         assert report["funnel"]["clicks"] > searches and report["funnel"]["click_through_rate"]["ci95"] is None
+
+
+def _events_only(run: Path, folder: Path) -> None:
+    """A copy of ``run``'s event files and manifest, without an items file."""
+    folder.mkdir()
+    for name in (file_name("search"), file_name("click"), file_name("conversion"), "manifest.json"):
+        shutil.copy(run / name, folder / name)
+
+
+def test_without_items_file_the_page_says_so_and_shows_the_rest(small_run: Path, tmp_path: Path) -> None:
+    """No items.jsonl beside the events: no prices by stars, a line saying why, every other price figure."""
+    from src.main import main
+
+    folder = tmp_path / "events"
+    _events_only(small_run, folder)
+    assert main(["report", "--input", str(folder), "-q"]) == 0
+    nights = json.loads((folder / "report.json").read_text())["offers"]["hotel_nights"]
+    assert nights["by_stars"] is None and nights["items"]["present"] is False
+    assert nights["all"]["clicks"] > 0
+    page = (folder / "report.html").read_text()
+    assert "no items.jsonl beside the events" in page
+    assert 'data-chart="nights"' in page and 'data-chart="stars"' not in page
+
+
+def test_items_file_gives_prices_by_stars(small_run: Path, tmp_path: Path) -> None:
+    """A hand-made items.jsonl: hotel clicks join their item by result_id and are measured by its stars.
+
+    An id whose stars differ between two seeds' items is left out; lines that are not JSON are skipped.
+    """
+    from src.main import main
+
+    folder = tmp_path / "events"
+    _events_only(small_run, folder)
+    clicks = [json.loads(line) for line in (folder / file_name("click")).read_text().splitlines()]
+    hotel_ids = sorted({c["result_id"] for c in clicks if c["result_type"] == "hotel"})
+    stars = {rid: 1 + int(rid.split("_")[1]) % 5 for rid in hotel_ids}
+    ambiguous = hotel_ids[0]
+    lines = [
+        json.dumps({"seed": 1, "type": "hotel", "item_number": i, "result_id": rid, "stars": stars[rid]})
+        for i, rid in enumerate(hotel_ids)
+    ]
+    lines.append(json.dumps({"seed": 2, "type": "hotel", "item_number": 0, "result_id": ambiguous,
+                             "stars": stars[ambiguous] % 5 + 1}))  # fmt: skip
+    lines.append(json.dumps({"seed": 1, "type": "flight", "item_number": 0, "result_id": None, "stops": 1}))
+    lines.append('{"seed": 1, "type": "hot')
+    (folder / "items.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["report", "--input", str(folder), "-q"]) == 0
+    nights = json.loads((folder / "report.json").read_text())["offers"]["hotel_nights"]
+    expected: dict[int, int] = {}
+    for c in clicks:
+        if c["result_type"] == "hotel" and c["result_id"] != ambiguous:
+            expected[stars[c["result_id"]]] = expected.get(stars[c["result_id"]], 0) + 1
+    assert {row["stars"]: row["clicks"] for row in nights["by_stars"]} == expected
+    assert nights["items"]["hotels"] == len(hotel_ids) + 1 and nights["items"]["seeds"] == 2
+    assert nights["items"]["hotel_clicks_matched"] == sum(expected.values()) < nights["all"]["clicks"]
+    three = next(row for row in nights["by_stars"] if row["stars"] == 3)
+    assert three["relative_to_3_stars"] == 1.0 and three["model_relative_to_3_stars"] == 1.0
+    page = (folder / "report.html").read_text()
+    assert 'data-chart="stars"' in page and "against 3 stars" in page

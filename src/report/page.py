@@ -551,6 +551,12 @@ def _lifecycle(report: dict[str, Any]) -> str:
     return lifecycle_section(report)
 
 
+def _offers(report: dict[str, Any]) -> str:
+    from .offers_page import offers_section  # it draws with this module's helpers
+
+    return offers_section(report)
+
+
 def render(report: dict[str, Any]) -> str:
     """The whole page."""
     sections = [
@@ -563,6 +569,7 @@ def render(report: dict[str, Any]) -> str:
         ("home", "Home cities", _geography),
         ("devices", "Devices and channels", _devices_channels),
         ("trips", "Trips, prices and bookings", _trips_money),
+        ("offers", "Prices and offers", _offers),
         ("integrity", "Integrity", _integrity),
     ]
     body = "".join(f'<section id="{key}"><h2>{title}</h2>{make(report)}</section>' for key, title, make in sections)
