@@ -70,6 +70,61 @@ def test_rank_curve_within_a_quarter_of_sistrix(reported: tuple[Path, dict]) -> 
         assert abs(row["relative_to_sistrix"]) <= 0.25, row
 
 
+def test_rank_chart_carries_the_model_examination_curve(reported: tuple[Path, dict]) -> None:
+    """The manifest's examination curve, normalised over ranks 1-10, is beside the measured shares."""
+    directory, report = reported
+    rows = report["ranks"]["by_rank"]
+    curve = json.loads((directory / "manifest.json").read_text())["parameters"]["click_model"]["examination_by_rank"]
+    model = [row["model_examination_share"] for row in rows]
+    assert sum(model) == pytest.approx(1.0)
+    assert model == pytest.approx([x / sum(curve[:10]) for x in curve[:10]])
+    assert rows[0]["share"] > model[0]  # the site ranks the offers users like first
+    page = (directory / "report.html").read_text()
+    assert "model&#x27;s examination (answer key)" in page or "model's examination (answer key)" in page
+
+
+def test_fares_rise_with_distance_and_us_domestic_reads_bts(reported: tuple[Path, dict]) -> None:
+    """Round-trip fares per traveller rise with km from home, tapering; the US domestic mean is BTS's $469 ±20 %."""
+    _, report = reported
+    fares = report["offers"]["fares"]
+    assert fares["correlation"] > 0.5
+    assert fares["with_distance"] > 0.8 * fares["round_trip_clicks"]  # few home cities share their name
+    bands = [b for b in fares["by_distance"] if b["clicks"] >= 100]
+    assert len(bands) >= 5
+    means = [b["mean_usd"] for b in bands]
+    per_km = [b["usd_per_km"] for b in bands]
+    assert means == sorted(means) and per_km == sorted(per_km, reverse=True)  # rising, less than in proportion
+    assert abs(fares["us_domestic"]["mean_usd"] / 469 - 1) <= 0.20
+    checks = {c["figure"]: c for c in report["checks"]}
+    assert checks["offers.fares.us_domestic.mean_usd"]["ok"] is True
+
+
+def test_hotel_nights_against_str(reported: tuple[Path, dict]) -> None:
+    """Price per room night: the US destinations' mean is CoStar/STR's $155.62 ±20 %; a 99.9th percentile is there."""
+    _, report = reported
+    nights = report["offers"]["hotel_nights"]
+    us = nights["us_destinations"]
+    assert abs(us["mean_usd"] / 155.62 - 1) <= 0.20
+    assert nights["all"]["median_usd"] < nights["all"]["mean_usd"] < nights["all"]["p999_usd"] <= 2000
+    assert len(nights["top_destinations"]) == 10
+    assert {c["figure"]: c for c in report["checks"]}["offers.hotel_nights.us_destinations.mean_usd"]["ok"] is True
+
+
+def test_cheaper_offers_book_more(reported: tuple[Path, dict]) -> None:
+    """The share of clicks booked falls fifth by fifth of price against comparable clicks, and the page says so."""
+    directory, report = reported
+    position = report["offers"]["price_position"]
+    rates = [q["booking_rate"] for q in position["by_quintile"]]
+    assert len(rates) == 5 and rates == sorted(rates, reverse=True), rates
+    assert position["falls_quintile_by_quintile"] and position["cheapest_over_dearest"] > 2
+    assert position["compared"] > 0.5 * position["clicks"]
+    page = (directory / "report.html").read_text()
+    section = page.split('<section id="offers">')[1].split("</section>")[0]
+    assert "<h2>Prices and offers</h2>" in section and "Cheaper offers book more" in section
+    for chart in ("fares", "nights", "price-position"):
+        assert f'data-chart="{chart}"' in section
+
+
 def test_hours_and_weekdays_within_two_points(reported: tuple[Path, dict]) -> None:
     """Events by local hour and weekday are within 2 percentage points of the targets used (the manifest's)."""
     _, report = reported
@@ -387,3 +442,62 @@ def test_small_or_odd_folders_give_a_page_or_one_line(
         assert "their home cities cannot be measured" in page
     if kind == "50 searches and every click":
         assert report["funnel"]["clicks"] > searches and report["funnel"]["click_through_rate"]["ci95"] is None
+
+
+def _events_only(run: Path, folder: Path) -> None:
+    """A copy of ``run``'s event files and manifest, without an items file."""
+    folder.mkdir()
+    for name in (file_name("search"), file_name("click"), file_name("conversion"), "manifest.json"):
+        shutil.copy(run / name, folder / name)
+
+
+def test_without_items_file_the_page_says_so_and_shows_the_rest(small_run: Path, tmp_path: Path) -> None:
+    """No items.jsonl beside the events: no prices by stars, a line saying why, every other price figure."""
+    from src.main import main
+
+    folder = tmp_path / "events"
+    _events_only(small_run, folder)
+    assert main(["report", "--input", str(folder), "-q"]) == 0
+    nights = json.loads((folder / "report.json").read_text())["offers"]["hotel_nights"]
+    assert nights["by_stars"] is None and nights["items"]["present"] is False
+    assert nights["all"]["clicks"] > 0
+    page = (folder / "report.html").read_text()
+    assert "no items.jsonl beside the events" in page
+    assert 'data-chart="nights"' in page and 'data-chart="stars"' not in page
+
+
+def test_items_file_gives_prices_by_stars(small_run: Path, tmp_path: Path) -> None:
+    """A hand-made items.jsonl: hotel clicks join their item by result_id and are measured by its stars.
+
+    An id whose stars differ between two seeds' items is left out; lines that are not JSON are skipped.
+    """
+    from src.main import main
+
+    folder = tmp_path / "events"
+    _events_only(small_run, folder)
+    clicks = [json.loads(line) for line in (folder / file_name("click")).read_text().splitlines()]
+    hotel_ids = sorted({c["result_id"] for c in clicks if c["result_type"] == "hotel"})
+    stars = {rid: 1 + int(rid.split("_")[1]) % 5 for rid in hotel_ids}
+    ambiguous = hotel_ids[0]
+    lines = [
+        json.dumps({"seed": 1, "type": "hotel", "item_number": i, "result_id": rid, "stars": stars[rid]})
+        for i, rid in enumerate(hotel_ids)
+    ]
+    lines.append(json.dumps({"seed": 2, "type": "hotel", "item_number": 0, "result_id": ambiguous,
+                             "stars": stars[ambiguous] % 5 + 1}))  # fmt: skip
+    lines.append(json.dumps({"seed": 1, "type": "flight", "item_number": 0, "result_id": None, "stops": 1}))
+    lines.append('{"seed": 1, "type": "hot')
+    (folder / "items.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["report", "--input", str(folder), "-q"]) == 0
+    nights = json.loads((folder / "report.json").read_text())["offers"]["hotel_nights"]
+    expected: dict[int, int] = {}
+    for c in clicks:
+        if c["result_type"] == "hotel" and c["result_id"] != ambiguous:
+            expected[stars[c["result_id"]]] = expected.get(stars[c["result_id"]], 0) + 1
+    assert {row["stars"]: row["clicks"] for row in nights["by_stars"]} == expected
+    assert nights["items"]["hotels"] == len(hotel_ids) + 1 and nights["items"]["seeds"] == 2
+    assert nights["items"]["hotel_clicks_matched"] == sum(expected.values()) < nights["all"]["clicks"]
+    three = next(row for row in nights["by_stars"] if row["stars"] == 3)
+    assert three["relative_to_3_stars"] == 1.0 and three["model_relative_to_3_stars"] == 1.0
+    page = (folder / "report.html").read_text()
+    assert 'data-chart="stars"' in page and "against 3 stars" in page

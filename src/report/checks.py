@@ -3,7 +3,7 @@
 A figure outside its tolerance is flagged on the page and listed under ``problems`` in
 ``report.json``. Tolerances follow the reference's confidence (docs/REALISM.md): a range
 the source gives is used as it is; a single figure from a large study gets ±0.10 as a
-share, a vendor's or blog's figure ±50 %.
+share, a vendor's or blog's figure ±50 %; a published price (BTS's fare, STR's hotel night) ±20 %.
 """
 
 from __future__ import annotations
@@ -152,6 +152,35 @@ def checks(report: dict[str, Any]) -> list[Check]:
                     "%",
                 )
             )
+    found.extend(_prices(report.get("offers") or {}))
+    return found
+
+
+def _prices(offers: dict[str, Any]) -> list[Check]:
+    """The US domestic round-trip fare against BTS 2022 and the US hotel night against CoStar/STR 2023, ±20 %."""
+    found = []
+    fare = (offers.get("fares") or {}).get("us_domestic")
+    if fare is not None:
+        found.append(
+            Check(
+                "offers.fares.us_domestic.mean_usd",
+                "US domestic round-trip fare per traveller (mean, USD)",
+                fare["mean_usd"],
+                *_around(_published("airfare_round_trip_usd"), 0.20),
+                "BTS 2022: $469, ±20 %",
+            )
+        )
+    night = (offers.get("hotel_nights") or {}).get("us_destinations")
+    if night is not None:
+        found.append(
+            Check(
+                "offers.hotel_nights.us_destinations.mean_usd",
+                "US hotel night (mean, USD)",
+                night["mean_usd"],
+                *_around(_published("hotel_night_usd"), 0.20),
+                "CoStar/STR 2023: $155.62, ±20 %",
+            )
+        )
     return found
 
 

@@ -79,7 +79,7 @@ def ranks(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[st
     counts = dict(con.execute("SELECT position, count(*) FROM c WHERE position <= 10 GROUP BY 1").fetchall())
     total = sum(counts.values()) or 1
     sistrix_total = sum(SISTRIX_CTR)
-    model = parameters.get("click_model", {}).get("click_share_by_rank_full_first_page", [])
+    model = examination_shares(parameters)
     rows = []
     for rank in range(1, 11):
         share = counts.get(rank, 0) / total
@@ -89,7 +89,7 @@ def ranks(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[st
                 "rank": rank,
                 "share": share,
                 "sistrix_share": published,
-                "model_share": model[rank - 1] if rank <= len(model) else None,
+                "model_examination_share": model[rank - 1] if rank <= len(model) else None,
                 "relative_to_sistrix": share / published - 1,
             }
         )
@@ -100,7 +100,19 @@ def ranks(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[st
         "share_beyond_rank_10": beyond / clicks,
         "backlinko": BACKLINKO,
         "top_3_share": sum(r["share"] for r in rows[:3]),
+        "model_examination": parameters.get("click_model", {}).get("examination"),
     }
+
+
+def examination_shares(parameters: dict[str, Any]) -> list[float]:
+    """The answer key's examination curve (click_model.examination_by_rank) over ranks 1-10, normalised to sum to 1.
+
+    Empty when the manifest has no such curve. With a page shorter than ten, the curve has fewer ranks.
+    """
+    curve = parameters.get("click_model", {}).get("examination_by_rank") or []
+    first = [float(x) for x in curve[:10] if isinstance(x, int | float)]
+    total = sum(first)
+    return [x / total for x in first] if total > 0 and len(first) == len(curve[:10]) else []
 
 
 def rhythm(con: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from .checks import flag
 from .figures import figures
 from .lifecycle import lifecycle
 from .measure import query_one
+from .offers import offers
 
 _STRUCTURES = {
     "search": """{"event_id":"VARCHAR","event_type":"VARCHAR","timestamp":"VARCHAR","user_id":"VARCHAR",
@@ -140,10 +141,12 @@ def _flatten(con: duckdb.DuckDBPyConnection) -> None:
         j.session_id AS session_id, j.results_count AS results_count, j.page AS page, j.platform AS platform,
         j.device_type AS device, j.geo.country AS country, j.geo.city AS city, j.utm_source AS utm_source,
         j.utm_medium AS utm_medium, j.utm_campaign AS utm_campaign, TRY_CAST(j.filters.start_date AS DATE) AS start_date,
-        TRY_CAST(j.filters.end_date AS DATE) AS end_date, j.filters.travelers AS travelers FROM j_search""")
+        TRY_CAST(j.filters.end_date AS DATE) AS end_date, j.filters.travelers AS travelers,
+        j.filters.min_stars AS min_stars, j.filters.max_price AS max_price FROM j_search""")
     con.execute(f"""CREATE TABLE c AS SELECT line_no, j.event_id AS event_id, {ts} AS ts, j.user_id AS user_id,
         j.session_id AS session_id, j.search_event_id AS search_event_id, j.result_position AS position,
-        j.result_type AS product, j.result_price AS price, j.result_provider AS provider FROM j_click""")
+        j.result_type AS product, j.result_price AS price, j.result_provider AS provider, j.result_id AS result_id,
+        j.result_destination AS destination FROM j_click""")
     con.execute(f"""CREATE TABLE v AS SELECT line_no, j.event_id AS event_id, {ts} AS ts, j.user_id AS user_id,
         j.session_id AS session_id, j.click_event_id AS click_event_id, j.booking_value AS value,
         j.commission AS commission, j.currency AS currency, j.product_type AS product FROM j_conversion""")
@@ -257,6 +260,7 @@ def _measure(
         **figures(con, settings, parameters, top_cities),
     }
     report["lifecycle"] = lifecycle(con, directory, manifest)
+    report["offers"] = offers(con, directory, parameters)
     report["integrity"]["schema_failures"] = schema_failures
     report["integrity"]["malformed_lines"] = sum(1 for p in problems if str(p["problem"]).startswith("not JSON")) + max(
         0, not_text - 1

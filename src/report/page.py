@@ -146,8 +146,9 @@ def _ranks(r: dict[str, Any]) -> str:
         x = [row["rank"] for row in rows]
         ax.bar(x, [row["share"] for row in rows], color=BLUE, label="measured")
         ax.plot(x, [row["sistrix_share"] for row in rows], "o-", color=ORANGE, label="Sistrix 2020")
-        if rows[0]["model_share"] is not None:
-            ax.plot(x, [row["model_share"] for row in rows], "x--", color=GREY, label="model (full page)")
+        model = [(row["rank"], row["model_examination_share"]) for row in rows if row["model_examination_share"]]
+        if model:
+            ax.plot(*zip(*model, strict=True), "x--", color=GREY, label="model's examination (answer key)")
         ax.set_xticks(x)
         ax.set_xlabel("rank")
         ax.set_ylabel("share of clicks on ranks 1-10")
@@ -155,13 +156,14 @@ def _ranks(r: dict[str, Any]) -> str:
         _legend(ax)
 
     table = _table(
-        ["rank", "measured", "Sistrix", "relative", ""],
+        ["rank", "measured", "Sistrix", "relative", "model's examination", ""],
         [
             [
                 row["rank"],
                 _percent(row["share"]),
                 _percent(row["sistrix_share"]),
                 f"{100 * row['relative_to_sistrix']:+.0f} %",
+                _percent(row["model_examination_share"]),
                 _status(abs(row["relative_to_sistrix"]) <= 0.25),
             ]
             for row in rows[:5]
@@ -173,6 +175,13 @@ def _ranks(r: dict[str, Any]) -> str:
         f"{_percent(backlinko['top_3_share_of_clicks'], 0)}); {_percent(r['ranks']['share_beyond_rank_10'])} of all "
         "clicks are beyond rank 10 (Sistrix: about 2 % reach page 2).</p>"
     )
+    if rows[0]["model_examination_share"] is not None:
+        note += (
+            f"<p>The model's examination curve ({html.escape(str(r['ranks'].get('model_examination') or 'answer key'))}"
+            ", normalised over ranks 1-10) is how often a user looks at each rank; clicks fall faster with rank "
+            "than it, because the site ranks cheaper, better and more popular offers first and those are clicked "
+            "more when looked at.</p>"
+        )
     return _figure("ranks", _svg(draw), "Clicks by rank against the published curve") + table + note
 
 
@@ -542,6 +551,12 @@ def _lifecycle(report: dict[str, Any]) -> str:
     return lifecycle_section(report)
 
 
+def _offers(report: dict[str, Any]) -> str:
+    from .offers_page import offers_section  # it draws with this module's helpers
+
+    return offers_section(report)
+
+
 def render(report: dict[str, Any]) -> str:
     """The whole page."""
     sections = [
@@ -554,6 +569,7 @@ def render(report: dict[str, Any]) -> str:
         ("home", "Home cities", _geography),
         ("devices", "Devices and channels", _devices_channels),
         ("trips", "Trips, prices and bookings", _trips_money),
+        ("offers", "Prices and offers", _offers),
         ("integrity", "Integrity", _integrity),
     ]
     body = "".join(f'<section id="{key}"><h2>{title}</h2>{make(report)}</section>' for key, title, make in sections)
