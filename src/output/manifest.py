@@ -23,9 +23,7 @@ from ..simulation import users as lifecycle
 from ..simulation.journeys import JOURNEY_DAYS, NIGHT_HOURS
 from ..simulation.population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY
 from ..simulation.sessions import (
-    AIRFARE_ROUND,
     DEVICE_SENSITIVITY,
-    HOTEL_NIGHT,
     LEAD_PACKAGE_FACTOR,
     LEAD_SCALE,
     LEAD_SHAPE,
@@ -309,11 +307,11 @@ def true_parameters(settings: Settings, model: SessionModel | None = None) -> di
             "season_strength": settings.season_strength,
         },
         "money": {
-            "hotel_night_mean_usd_us": HOTEL_NIGHT,
+            "hotel_night_mean_usd_us": inventory.HOTEL_NIGHT,
             "hotel_star_night_factor": inventory.STAR_NIGHT.tolist(),
             "hotel_night_bounds_usd": list(inventory.HOTEL_NIGHT_BOUNDS),
             "room_capacity": inventory.ROOM_CAPACITY,
-            "airfare_round_trip_mean_usd_us_domestic": AIRFARE_ROUND,
+            "airfare_round_trip_mean_usd_us_domestic": inventory.AIRFARE_ROUND,
             "airfare": "2 * (terminal + taper per mile by band) * scale, one way a share of it",
             "airfare_terminal_usd": inventory.FARE_TERMINAL,
             "airfare_bands_miles_usd_per_mile": [

@@ -16,11 +16,11 @@ import duckdb
 import polars as pl
 
 from ..output.files import not_a_regular_file
+from ..output.items import ITEMS_FILE
 from ..reference import airports, all_cities, destinations, great_circle_km
 from .measure import query_first, query_one, query_rows, wilson
 from .published import REALISM
 
-ITEMS_FILE = "items.jsonl"
 DISTANCE_BANDS_KM = (0, 500, 1000, 2000, 4000, 8000)  # each band up to the next edge; the last has no end
 TOP_DESTINATIONS = 10
 QUINTILES = 5

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..reference import airports, destination_airports, great_circle_km, home_cities
 from .catalogue import Catalogue
 from .population import pick
 
@@ -35,6 +36,8 @@ STAR_SHARES = np.array([0.06, 0.18, 0.42, 0.27, 0.07])  # 1 to 5 stars
 STAR_NIGHT = np.array([0.60, 0.75, 0.95, 1.30, 1.90])
 HOTEL_SPREAD = 0.25
 HOTEL_NIGHT_BOUNDS = (35.0, 1200.0)
+HOTEL_NIGHT = 155.62  # CoStar/STR 2023: the mean US hotel night
+AIRFARE_ROUND = 469.0  # BTS 2022: the mean US domestic round trip
 CHOSEN_DISCOUNT = 0.80  # what is clicked averages this share of what is listed (hotels and flights)
 ROOM_CAPACITY = 4  # a room sleeps four; a party of five or six takes two (the price is per room)
 
@@ -253,7 +256,7 @@ class Inventory:
         stars = (np.searchsorted(np.cumsum(STAR_SHARES), rng.random(len(h_dest)), side="right") + 1).clip(1, 5)
         us_index = float(np.average(price_index[us_destination], weights=weight[us_destination]))
         star_mean = float(STAR_SHARES @ STAR_NIGHT)
-        night = (155.62 / CHOSEN_DISCOUNT / us_index / star_mean) * price_index[h_dest] * STAR_NIGHT[stars - 1]
+        night = (HOTEL_NIGHT / CHOSEN_DISCOUNT / us_index / star_mean) * price_index[h_dest] * STAR_NIGHT[stars - 1]
         night *= np.exp(HOTEL_SPREAD * rng.standard_normal(len(h_dest)) - HOTEL_SPREAD**2 / 2)
         night = np.clip(night, *HOTEL_NIGHT_BOUNDS)
         review = np.clip(np.round(6.0 + 0.5 * stars + 0.6 * rng.standard_normal(len(h_dest)), 1), 2.5, 9.9)
@@ -421,3 +424,27 @@ def result_numbers(product: int, destination: np.ndarray, number: np.ndarray, or
     if product in (FLIGHT, PACKAGE):
         return (origin.astype(np.int64) + 1) * ORIGIN_UNIT + base
     return base
+
+
+def route_km(origins: np.ndarray) -> np.ndarray:
+    """Great-circle km from each origin airport (rows of ``airports()``) to each destination's airport."""
+    table = airports()
+    lat, lon = table["latitude"].to_numpy(), table["longitude"].to_numpy()
+    to = destination_airports()
+    return great_circle_km(lat[origins][:, None], lon[origins][:, None], lat[to][None, :], lon[to][None, :])
+
+
+def fare_scale(catalogue: Catalogue, min_km: float) -> float:
+    """The scale on the fare curve that makes the mean US domestic round trip booked BTS's $469.
+
+    The mean offer is over US home cities by population and US destinations by traffic, as the
+    simulation draws them, on routes long enough to fly; users choose the cheaper offers, so
+    the offers average BTS's fare over CHOSEN_DISCOUNT.
+    """
+    us = home_cities(("US",))
+    dest = np.flatnonzero(catalogue.destination_country == "US")
+    origins, city_origin = np.unique(us.airport, return_inverse=True)
+    km = route_km(origins)[city_origin][:, dest]
+    weight = us.weights[:, None] * catalogue.destination_weight_by_month.mean(axis=0)[dest][None, :]
+    weight = np.where(km >= min_km, weight, 0.0)
+    return AIRFARE_ROUND / CHOSEN_DISCOUNT / float(np.average(round_trip_fare(km, 1.0), weights=weight))

@@ -20,6 +20,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .results import chance_made
+
 JOURNEY_DAYS = 45  # Expedia/Millward Brown 2013: visits spread over the 45 days before a booking
 NIGHT_HOURS = range(0, 6)  # local hours whose sessions convert at NIGHT_CONVERSION_FACTOR
 
@@ -162,3 +164,34 @@ def booking_weights(
         first_day, journey_weights["first"], np.where(visit >= 4, journey_weights["later"], journey_weights["middle"])
     )
     return np.asarray(weight * device_weights[device] * np.where(np.isin(local_hour, NIGHT_HOURS), night_factor, 1.0))
+
+
+def booking_chance(rate: float, session: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Each click's chance of a booking, from relative ``weight``s, so bookings / clicks reads ``rate``.
+
+    A session books once at most and ends with it, so its clicks after a booking are never
+    made: click i of a session is made with the chance that none before it booked, and the
+    weights are scaled until expected bookings over expected clicks made is ``rate``.
+    ``session`` numbers each click's session, clicks grouped by session in order.
+    """
+    if not len(weight) or weight.sum() <= 0 or rate <= 0:
+        return np.full(len(weight), min(rate, 1.0))
+    positive = weight[weight > 0]
+    # Clicks with a high weight may be certain to book: the scale can go past 1 / (largest weight),
+    # up to where every click is, so it is searched for on a log scale.
+    low, high = np.log(1e-12 / float(positive.max())), np.log(1.0 / float(positive.min()))
+
+    def ratio(log_scale: float) -> float:
+        p = np.minimum(weight * np.exp(log_scale), 1.0 - 1e-12)
+        made = chance_made(np.log1p(-p), session)
+        return float((made * p).sum() / made.sum())
+
+    if ratio(high) <= rate:
+        return np.minimum(weight * np.exp(high), 1.0)
+    for _ in range(45):
+        middle = (low + high) / 2
+        if ratio(middle) < rate:
+            low = middle
+        else:
+            high = middle
+    return np.minimum(weight * np.exp((low + high) / 2), 1.0)

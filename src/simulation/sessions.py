@@ -14,12 +14,12 @@ import numpy as np
 import polars as pl
 
 from ..config import DEVICES, LATEST, PRODUCTS, Settings
-from ..reference import CURRENCY_RATE, WHOLE_UNITS, airports, destination_airports, great_circle_km, home_cities
-from .catalogue import Catalogue, build_catalogue
-from .inventory import CHOSEN_DISCOUNT, Inventory, result_numbers, round_trip_fare
-from .journeys import Journeys, Trip, booking_weights
+from ..reference import CURRENCY_RATE, WHOLE_UNITS, airports, destination_airports, great_circle_km
+from .catalogue import build_catalogue
+from .inventory import Inventory, fare_scale, result_numbers, route_km
+from .journeys import Journeys, Trip, booking_chance, booking_weights
 from .population import HABIT_LOYALTY, Site, draw_platform_device, pick
-from .results import BOOKING, Clicks, ResultModel, Searches, chance_made, sensitivity
+from .results import BOOKING, Clicks, ResultModel, Searches, sensitivity
 from .tables import EventTables
 from .timing import MS_PER_DAY, MS_PER_HOUR, TimeModel, local_time
 
@@ -52,10 +52,6 @@ PHONE_NIGHTS_FACTOR = 0.7
 PHONE_PRODUCT_CONVERSION = np.array([0.3, 0.75, 0.75, 0.45])
 PHONE_TRAVELERS = np.array([0.60, 0.30, 0.04, 0.04, 0.01, 0.01])
 
-# Prices come from the inventory (``inventory``); the mean US hotel night is CoStar/STR 2023's, the mean
-# US domestic round trip BTS 2022's.
-HOTEL_NIGHT = 155.62
-AIRFARE_ROUND = 469.0
 # Phone users are the more price-sensitive (Criteo 2015: a phone booking is worth 57 % of a desktop one).
 DEVICE_SENSITIVITY = np.array([1.0, 1.5, 1.1])  # desktop, phone, tablet
 SHORT_TRIP_CAR = 0.2  # a trip too short to fly is a car rental in this share, else a hotel stay
@@ -139,10 +135,10 @@ class SessionModel:
         self.city_airport = site.cities.airport
         # The airports the home cities fly from (rows of airports(), sorted), and each city's among them.
         self.origins, self.city_origin = np.unique(site.cities.airport, return_inverse=True)
-        self.route_km = _route_km(self.origins)
+        self.route_km = route_km(self.origins)
         to = destination_airports()
         self.dest_lat, self.dest_lon = airports()["latitude"].to_numpy()[to], airports()["longitude"].to_numpy()[to]
-        self.airfare_scale = _fare_scale(self.catalogue, settings.min_flight_km)  # on round_trip_fare's curve
+        self.airfare_scale = fare_scale(self.catalogue, settings.min_flight_km)  # on round_trip_fare's curve
         self.results = ResultModel(seed, settings, self.inventory, self.airfare_scale, self.origins)
         self.taxes = np.array([settings.taxes_by_product[p] for p in PRODUCTS])
         self.device_weights = np.array([settings.device_weights[d] for d in DEVICES])
@@ -564,58 +560,3 @@ class Outcome:
     """What each simulated session did that the users' lives depend on."""
 
     booked: np.ndarray
-
-
-def booking_chance(rate: float, session: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Each click's chance of a booking, from relative ``weight``s, so bookings / clicks reads ``rate``.
-
-    A session books once at most and ends with it, so its clicks after a booking are never
-    made: click i of a session is made with the chance that none before it booked, and the
-    weights are scaled until expected bookings over expected clicks made is ``rate``.
-    ``session`` numbers each click's session, clicks grouped by session in order.
-    """
-    if not len(weight) or weight.sum() <= 0 or rate <= 0:
-        return np.full(len(weight), min(rate, 1.0))
-    positive = weight[weight > 0]
-    # Clicks with a high weight may be certain to book: the scale can go past 1 / (largest weight),
-    # up to where every click is, so it is searched for on a log scale.
-    low, high = np.log(1e-12 / float(positive.max())), np.log(1.0 / float(positive.min()))
-
-    def ratio(log_scale: float) -> float:
-        p = np.minimum(weight * np.exp(log_scale), 1.0 - 1e-12)
-        made = chance_made(np.log1p(-p), session)
-        return float((made * p).sum() / made.sum())
-
-    if ratio(high) <= rate:
-        return np.minimum(weight * np.exp(high), 1.0)
-    for _ in range(45):
-        middle = (low + high) / 2
-        if ratio(middle) < rate:
-            low = middle
-        else:
-            high = middle
-    return np.minimum(weight * np.exp((low + high) / 2), 1.0)
-
-
-def _route_km(origins: np.ndarray) -> np.ndarray:
-    """Great-circle km from each origin airport (rows of ``airports()``) to each destination's airport."""
-    table = airports()
-    lat, lon = table["latitude"].to_numpy(), table["longitude"].to_numpy()
-    to = destination_airports()
-    return great_circle_km(lat[origins][:, None], lon[origins][:, None], lat[to][None, :], lon[to][None, :])
-
-
-def _fare_scale(catalogue: Catalogue, min_km: float) -> float:
-    """The scale on the fare curve that makes the mean US domestic round trip booked BTS's $469.
-
-    The mean offer is over US home cities by population and US destinations by traffic, as the
-    simulation draws them, on routes long enough to fly; users choose the cheaper offers, so
-    the offers average BTS's fare over CHOSEN_DISCOUNT.
-    """
-    us = home_cities(("US",))
-    dest = np.flatnonzero(catalogue.destination_country == "US")
-    origins, city_origin = np.unique(us.airport, return_inverse=True)
-    km = _route_km(origins)[city_origin][:, dest]
-    weight = us.weights[:, None] * catalogue.destination_weight_by_month.mean(axis=0)[dest][None, :]
-    weight = np.where(km >= min_km, weight, 0.0)
-    return AIRFARE_ROUND / CHOSEN_DISCOUNT / float(np.average(round_trip_fare(km, 1.0), weights=weight))
