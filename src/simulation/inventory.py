@@ -150,6 +150,7 @@ class Items:
     typical: np.ndarray  # per list: the geometric mean base price of its items
     thresholds: np.ndarray  # (lists, PRICE_LEVELS): base prices a price cap is rounded down to
     levels: np.ndarray  # (lists, PRICE_LEVELS, longest): ranks of the items at or under each threshold, then NO_RANK
+    log_base: np.ndarray  # log of base: a price's log is this plus its search's factor
 
     def ranks(self) -> np.ndarray:
         """Each item's rank, from 1, in its destination's unfiltered list (variant 0)."""
@@ -229,7 +230,8 @@ def _items(
     lists, lengths = ranked
     destinations = int(destination.max()) + 1
     return Items(destination, _within(destination), base, _per_destination(quality, destination, destinations),
-                 provider, popularity, feature, lists, lengths, variants, *_levels(lists, lengths, base))  # fmt: skip
+                 provider, popularity, feature, lists, lengths, variants, *_levels(lists, lengths, base),
+                 np.log(base))  # fmt: skip
 
 
 def _sizes(weight: np.ndarray, low: int, high: int) -> np.ndarray:

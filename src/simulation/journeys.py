@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .results import chance_made
+from .results import chance_made, session_runs
 
 JOURNEY_DAYS = 45  # Expedia/Millward Brown 2013: visits spread over the 45 days before a booking
 NIGHT_HOURS = range(0, 6)  # local hours whose sessions convert at NIGHT_CONVERSION_FACTOR
@@ -177,18 +177,26 @@ def booking_chance(rate: float, session: np.ndarray, weight: np.ndarray) -> np.n
     if not len(weight) or weight.sum() <= 0 or rate <= 0:
         return np.full(len(weight), min(rate, 1.0))
     positive = weight[weight > 0]
+    runs = session_runs(session)
     # Clicks with a high weight may be certain to book: the scale can go past 1 / (largest weight),
-    # up to where every click is, so it is searched for on a log scale.
-    low, high = np.log(1e-12 / float(positive.max())), np.log(1.0 / float(positive.min()))
+    # up to where every click is, so it is searched for on a log scale, first near where the
+    # rate would be met if no booking ended a session, then (rarely needed) over the whole range.
+    ceiling = np.log(1.0 / float(positive.min()))
+    guess = np.log(rate / float(weight.mean()))
+    low, high = guess - 1.5, min(guess + 1.5, ceiling)
 
     def ratio(log_scale: float) -> float:
         p = np.minimum(weight * np.exp(log_scale), 1.0 - 1e-12)
-        made = chance_made(np.log1p(-p), session)
+        made = chance_made(np.log1p(-p), runs)
         return float((made * p).sum() / made.sum())
 
-    if ratio(high) <= rate:
-        return np.minimum(weight * np.exp(high), 1.0)
-    for _ in range(45):
+    if ratio(low) > rate:
+        low = np.log(1e-12 / float(positive.max()))
+    if ratio(high) < rate:
+        high = ceiling
+        if ratio(high) <= rate:
+            return np.minimum(weight * np.exp(high), 1.0)
+    for _ in range(30):
         middle = (low + high) / 2
         if ratio(middle) < rate:
             low = middle

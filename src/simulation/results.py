@@ -81,13 +81,22 @@ class Found:
 
 
 @dataclass
+class Shown:
+    """Each search's page: the items at each place (-1 for none), and what users see of them."""
+
+    items: np.ndarray
+    shown: np.ndarray  # an item is at the place
+    log_price: np.ndarray  # the log of its price, up to a constant per search (which the page's mean takes out)
+    quality: np.ndarray
+
+
+@dataclass
 class Clicks:
     """The click of each clicked search: which search, at which rank, on which item, at what price."""
 
     search: np.ndarray
     position: np.ndarray  # rank, from 1
     item: np.ndarray
-    usd: np.ndarray
     relative_price: np.ndarray  # log price against the mean log price of its page
     quality: np.ndarray
 
@@ -223,49 +232,65 @@ class ResultModel:
         found.row[sub] = row
         return extra
 
-    def page(self, s: Searches, found: Found, page: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The items each search shows on its page, best first, and their US-dollar prices: (n, PAGE_SIZE), -1 after."""
+    def page(self, s: Searches, found: Found, page: np.ndarray) -> Shown:
+        """The items each search shows on its page, best first ((n, PAGE_SIZE), -1 after), and what users see."""
         size = self.settings.page_size
         n = len(page)
         ranks = ((page - 1) * size)[:, None] + np.arange(size)[None, :]
         shown = ranks < found.count[:, None]
+        shown_rows = found.count > 0
         items = np.full((n, size), -1, dtype=np.int64)
-        usd = np.full((n, size), np.nan)
+        log_price = np.zeros((n, size))
+        quality = np.zeros((n, size))
         for product in range(4):
-            sub = np.flatnonzero((s.product == product) & (found.count > 0))
+            sub = np.flatnonzero((s.product == product) & shown_rows)
             if not len(sub):
                 continue
             stock = self.inventory.products[product]
             rank = ranks[sub]
             capped = ~np.isnan(found.cap[sub])
+            longest = stock.lists.shape[1]
+            list_rank = np.minimum(rank, longest - 1)
             if product == PACKAGE:
-                by_rank = stock.lists[found.row[sub][:, None], np.minimum(rank, stock.lists.shape[1] - 1)]
+                picked = stock.lists.ravel()[found.row[sub][:, None] * longest + list_rank]
                 if capped.any():
                     matches = found.capped[found.capped_rows[sub[capped]]]
-                    by_rank[capped] = np.take_along_axis(matches, np.minimum(rank[capped], matches.shape[1] - 1), 1)
-                picked = np.where(shown[sub], by_rank, -1)
+                    picked[capped] = np.take_along_axis(matches, np.minimum(rank[capped], matches.shape[1] - 1), 1)
+                picked[~shown[sub]] = -1
                 prices = self.inventory.package_prices(self.seed, picked, found.terms.take(sub))
+                log_price[sub] = np.log(prices)
             else:
-                longest = stock.lists.shape[1]
-                list_rank = np.minimum(rank, longest - 1)
                 if capped.any():
                     c = sub[capped]
                     steps = stock.levels[found.row[c], np.maximum(found.level[c], 0)]
                     list_rank[capped] = np.minimum(np.take_along_axis(steps, list_rank[capped], 1), longest - 1)
                 picked = stock.lists.ravel()[found.row[sub][:, None] * longest + list_rank]
                 picked[~shown[sub]] = -1
-                prices = stock.base[np.maximum(picked, 0)] * found.factor[sub][:, None]
+                # Within a search these prices are their base prices times one factor: the log of the
+                # base stands for the log of the price wherever only prices against each other count.
+                log_price[sub] = stock.log_base[picked]
             items[sub] = picked
-            usd[sub] = np.where(picked >= 0, prices, np.nan)
-        return items, usd
+            quality[sub] = stock.quality[picked]
+        return Shown(items, shown, log_price, quality)
+
+    def price(self, s: Searches, found: Found, search: np.ndarray, item: np.ndarray) -> np.ndarray:
+        """The US-dollar price of one shown ``item`` for each of the searches ``search``."""
+        usd = np.zeros(len(search))
+        for product in range(4):
+            rows = np.flatnonzero(s.product[search] == product)
+            chosen, at = item[rows], search[rows]
+            if product == PACKAGE:
+                usd[rows] = self.inventory.package_prices(self.seed, chosen[:, None], found.terms.take(at))[:, 0]
+            else:
+                usd[rows] = self.inventory.products[product].base[chosen] * found.factor[at]
+        return usd
 
     def click(
         self,
         rng: np.random.Generator,
         s: Searches,
         session: np.ndarray,
-        items: np.ndarray,
-        usd: np.ndarray,
+        shown: Shown,
         page: np.ndarray,
         sensitivity: np.ndarray,
         strength: float,
@@ -275,47 +300,41 @@ class ResultModel:
         ``session`` numbers each search's session (searches come grouped by session, in order).
         """
         size = self.settings.page_size
-        shown = items >= 0
-        ranks = (page - 1)[:, None] * size + np.arange(1, size + 1)[None, :]
+        visible = shown.shown.astype(np.float64)
+        count = np.maximum(shown.shown.sum(1), 1)
         # A user examines a page from its top: a next page asked for is looked at as the first was.
         examined = np.arange(1, size + 1, dtype=np.float64) ** -self.settings.click_position_decay
-        hidden = ~shown
-        relative = np.log(usd, out=np.zeros(usd.shape), where=shown)
-        relative -= (relative.sum(1) / np.maximum(shown.sum(1), 1))[:, None]
-        relative[hidden] = 0.0
-        quality = np.zeros(items.shape)
-        for product in range(4):
-            rows = np.flatnonzero(s.product == product)
-            quality[rows] = self.inventory.products[product].quality[np.maximum(items[rows], 0)]
-        quality[hidden] = 0.0
-        # weight = examined / (1 + exp(-logit)), computed in place over the (searches, page) arrays.
-        weight = relative * (ATTRACTION["price"] * strength * sensitivity)[:, None]
-        weight -= ATTRACTION["quality"] * strength * quality
+        mean_log = (shown.log_price * visible).sum(1) / count
+        # weight = examined / (1 + exp(-logit)), in place over the (searches, page) array; the
+        # logit: intercept + strength * (-price * sensitivity * (log price - page mean) + quality * quality).
+        weight = shown.log_price - mean_log[:, None]
+        weight *= (ATTRACTION["price"] * strength * sensitivity)[:, None]
+        weight -= (ATTRACTION["quality"] * strength) * shown.quality
         weight -= ATTRACTION["intercept"]
         np.exp(weight, out=weight)
         weight += 1.0
         np.divide(examined, weight, out=weight)
-        weight[hidden] = 0.0
+        weight *= visible
         total = weight.sum(1)
         # A booking ends its session, so a search is made only if no earlier one of its session booked:
         # the scale is set over the searches weighted by their chance of being made (two rounds).
         rate, booking = self.settings.click_through_rate, min(BOOKING_SURVIVAL * self.settings.conversion_rate, 0.999)
         made = np.ones(len(total))
+        runs = session_runs(session)
         for _ in range(2):
             chance = np.minimum(1.0, scale_to_rate(total, rate, made) * total)
-            made = chance_made(np.log1p(-chance * booking), session)
+            made = chance_made(np.log1p(-chance * booking), runs)
         chance = np.minimum(1.0, scale_to_rate(total, rate, made) * total)
         clicked = np.flatnonzero(rng.random(len(total)) < chance)
         cdf = np.cumsum(weight[clicked], axis=1)
         k = (rng.random(len(clicked)) * cdf[:, -1])[:, None] >= cdf
-        column = np.minimum(k.sum(1), shown[clicked].sum(1) - 1)
+        column = np.minimum(k.sum(1), shown.shown[clicked].sum(1) - 1)
         return Clicks(
             search=clicked,
-            position=ranks[clicked, column],
-            item=items[clicked, column],
-            usd=usd[clicked, column],
-            relative_price=relative[clicked, column],
-            quality=quality[clicked, column],
+            position=(page[clicked] - 1) * size + column + 1,
+            item=shown.items[clicked, column],
+            relative_price=shown.log_price[clicked, column] - mean_log[clicked],
+            quality=shown.quality[clicked, column],
         )
 
 
@@ -341,14 +360,21 @@ def scale_to_rate(weight: np.ndarray, rate: float, share: np.ndarray) -> float:
     return scale
 
 
-def chance_made(log_not_booked: np.ndarray, session: np.ndarray) -> np.ndarray:
+def session_runs(session: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each session's rows start, and how many they are (rows grouped by session, in order)."""
+    if not len(session):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    first = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
+    return first, np.diff(np.r_[first, len(session)])
+
+
+def chance_made(log_not_booked: np.ndarray, runs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Each row's chance that no earlier row of its session booked, from the log of each row's chance of not booking.
 
-    Rows come grouped by session, in order.
+    ``runs`` are the sessions' rows (:func:`session_runs`).
     """
-    if not len(session):
+    first, lengths = runs
+    if not len(first):
         return np.ones(0)
     before = np.cumsum(log_not_booked) - log_not_booked
-    first = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
-    start = np.repeat(before[first], np.diff(np.r_[first, len(session)]))
-    return np.exp(before - start)
+    return np.exp(before - np.repeat(before[first], lengths))

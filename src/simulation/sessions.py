@@ -379,16 +379,16 @@ class SessionModel:
         results, cap = found.count, found.cap
         pages = np.maximum(1, -(-results // s.page_size))
         page = np.minimum(np.arange(total) - source + 1, pages)
-        items, usd = self.results.page(asked, found, page)
+        shown = self.results.page(asked, found, page)
         session_hex = _uint64(rng, n)
         price_sensitivity = (
             np.where(user >= 0, sensitivity(self.seed, s, 9, user), sensitivity(self.seed, s, 10, session_hex))
             * DEVICE_SENSITIVITY[device]
         )
-        clicks = self.results.click(rng, asked, ss, items, usd, page, price_sensitivity[ss], s.attractiveness_strength)
+        clicks = self.results.click(rng, asked, ss, shown, page, price_sensitivity[ss], s.attractiveness_strength)
         ci, position = clicks.search, clicks.position
         nc = len(ci)
-        price = np.maximum(np.round(clicks.usd * asked.rate[ci], 2), 1.0)
+        price = np.maximum(np.round(self.results.price(asked, found, ci, clicks.item) * asked.rate[ci], 2), 1.0)
         whole = WHOLE_UNITS[currency[ci]]
         price = np.where(whole, np.round(price), price)
         c_product = asked.product[ci]
