@@ -9,7 +9,7 @@ demand, each within the bounds written beside it below, and all of it a pure fun
 item, the route, the dates and the day of the search: the same item on the same dates costs
 the same within a session.
 
-The site ranks each destination's items of a product once, by a relevance score
+The site ranks each destination's items of a product once per seed, by a relevance score
 (``RELEVANCE``); a search shows the items that match it in that order (see ``results``).
 """
 
@@ -24,14 +24,14 @@ from .catalogue import Catalogue
 from .population import pick
 
 FLIGHT, HOTEL, CAR, PACKAGE = range(4)
-MS_PER_DAY = 86_400_000
 
 # Hotels. Stars: most rooms are midscale (STR chain scales); the nightly price rises with stars,
-# spread lognormal sigma 0.35 inside a star class, which with the spread between classes and
-# destinations gives about the published sigma 0.65 (Antonio et al. 2019). The US mean is
-# CoStar/STR 2023's $155.62 for the nights booked: users choose the cheaper offers of a page, so
-# the list prices are set CHOSEN_DISCOUNT dearer (measured on seeded runs at the default price
-# sensitivity; tests/test_world.py holds the result). A night is bounded so that with its moves it stays under $2,000.
+# spread lognormal sigma 0.25 inside a star class, which with the spread between classes and
+# destinations gives about the published sigma 0.65 (Antonio et al. 2019; median near $125). The
+# US mean is CoStar/STR 2023's $155.62 for the nights chosen: users click the cheaper offers of a
+# page, so list prices are set CHOSEN_DISCOUNT dearer (measured on seeded runs at the default
+# price sensitivity; tests/test_world.py holds the result). A base night is bounded so that with
+# its moves it stays under $2,000.
 STAR_SHARES = np.array([0.06, 0.18, 0.42, 0.27, 0.07])  # 1 to 5 stars
 STAR_NIGHT = np.array([0.60, 0.75, 0.95, 1.30, 1.90])
 HOTEL_SPREAD = 0.25

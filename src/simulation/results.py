@@ -5,7 +5,7 @@ filters applied: stars, seats for the party, a price cap, the route's service. T
 items on the dates, less those sold out, are ``results_count``: the same whenever the same
 search is made again. A page shows the next ``PAGE_SIZE`` of them in rank order.
 
-Clicks follow a position-based model: the user examines rank k with probability
+Clicks follow a position-based model: the user examines place k of the page with probability
 ``k^-CLICK_POSITION_DECAY`` and clicks an examined item with a probability that grows with its
 attractiveness: its price against the rest of the page (weighed by the user's own price
 sensitivity), and its quality. Both are scaled over each batch so that clicks / searches reads
@@ -30,13 +30,14 @@ ATTRACTION = {"intercept": -1.0, "price": 2.0, "quality": 0.6}
 # A user's price sensitivity: PRICE_SENSITIVITY times exp(SPREAD * logistic noise), the same in
 # every session of the user (a hash of the seed and the user).
 SENSITIVITY_SPREAD = 0.3  # logistic noise cut at +-4: a user is at most e^1.2 = 3.3 times the mean
-# A booking: the click's chance grows for a cheaper price against the page, better quality, and a
-# trip that leaves soon (a near trip is a decided trip): times 1 + near_trip * exp(-days ahead / near_trip_days).
 # A booking ends its session, and bookings come more from sessions whose searches are clicked more
 # (good offers, near trips): in setting the click scale, a search's earlier clicks are counted as
 # booking at this many times CONVERSION_RATE. Measured on seeded runs: at 1 clicks / searches read
 # 0.2989 for 0.30 and 0.4955 for 0.50; at 1.6, 0.3007 and 0.4980 (200,000 events, CVR 0.2).
 BOOKING_SURVIVAL = 1.6
+# A booking: the click's chance grows for a cheaper price against the page and better quality
+# (the exponent bounded at +-offer_bound, so no user books again and again on price alone), and
+# for a trip that leaves soon (a near trip is a decided trip): times 1 + near_trip * exp(-days ahead / near_trip_days).
 BOOKING = {"price": 3.0, "quality": 0.5, "offer_bound": 2.0, "near_trip": 1.5, "near_trip_days": 10.0}
 
 
