@@ -128,10 +128,21 @@ def test_arrivals_are_smooth_within_each_second(tmp_path: Path) -> None:
     assert max(tenths) < 1.3 * min(tenths)
 
 
+def _wait_for_lines(path: Path, timeout: float = 30.0) -> None:
+    """Until the live run has written to ``path``: its start-up takes longer on a busy machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size > 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing written to {path.name} in {timeout:.0f} s")
+
+
 def test_sigterm_flushes_everything_and_keeps_the_prefix(tmp_path: Path) -> None:
     """SIGTERM mid-run: exit 0, the summary's counts are in the files, and nothing refers to an unwritten event."""
     proc = start_cli("--mode", "continuous", "--rate", "3000", env={"OUTPUT_DIR": str(tmp_path)})
-    time.sleep(5.0)  # start-up, the warm-up of sessions in progress, and a few seconds of traffic
+    _wait_for_lines(tmp_path / file_name("search"))  # start-up and the warm-up of sessions in progress
+    time.sleep(2.0)  # a few seconds of traffic
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
@@ -146,7 +157,7 @@ def test_files_are_flushed_every_second_and_survive_sigkill(tmp_path: Path) -> N
     """While running, lines reach the files within a second; after SIGKILL every complete line parses,
     and the next run repairs any partial last line before appending."""
     proc = start_cli("--mode", "continuous", "--rate", "2000", env={"OUTPUT_DIR": str(tmp_path)})
-    time.sleep(4.5)  # start-up and the warm-up of sessions in progress
+    _wait_for_lines(tmp_path / file_name("search"))  # start-up and the warm-up of sessions in progress
     seen = (tmp_path / file_name("search")).stat().st_size
     time.sleep(1.0)
     assert (tmp_path / file_name("search")).stat().st_size > seen > 0
