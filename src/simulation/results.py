@@ -21,6 +21,7 @@ import numpy as np
 from ..config import Settings
 from .inventory import FLIGHT, NO_SERVICE, PACKAGE, ROUTE_SHARE, Inventory, TripTerms, hash_unit, round_trip_fare
 
+BLOCK = 65_536  # searches whose pages are built and weighed at a time (arrays that stay in cache)
 CHEAP_CAP = 0.75  # a "cheap" search caps the price at this share of the typical price on its list
 AVAILABILITY = (0.6, 1.0)  # share of matching items still bookable on the dates (a hash of the dates)
 
@@ -243,8 +244,9 @@ class ResultModel:
         items = np.full((n, size), -1, dtype=np.int64)
         log_price = np.zeros((n, size))
         quality = np.zeros((n, size))
-        for product in range(4):
-            sub = np.flatnonzero((s.product == product) & shown_rows)
+        for first, product in ((f, p) for f in range(0, n, BLOCK) for p in range(4)):
+            block = slice(first, first + BLOCK)
+            sub = first + np.flatnonzero((s.product[block] == product) & shown_rows[block])
             if not len(sub):
                 continue
             stock = self.inventory.products[product]
@@ -301,22 +303,27 @@ class ResultModel:
         ``session`` numbers each search's session (searches come grouped by session, in order).
         """
         size = self.settings.page_size
-        visible = shown.shown.astype(np.float64)
-        count = np.maximum(shown.shown.sum(1), 1)
         # A user examines a page from its top: a next page asked for is looked at as the first was.
         examined = np.arange(1, size + 1, dtype=np.float64) ** -self.settings.click_position_decay
-        mean_log = (shown.log_price * visible).sum(1) / count
-        # weight = examined / (1 + exp(-logit)), in place over the (searches, page) array; the
-        # logit: intercept + strength * (-price * sensitivity * (log price - page mean) + quality * quality).
-        weight = shown.log_price - mean_log[:, None]
-        weight *= (ATTRACTION["price"] * strength * sensitivity)[:, None]
-        weight -= (ATTRACTION["quality"] * strength) * shown.quality
-        weight -= ATTRACTION["intercept"]
-        np.exp(weight, out=weight)
-        weight += 1.0
-        np.divide(examined, weight, out=weight)
-        weight *= visible
-        total = weight.sum(1)
+        mean_log = (shown.log_price * shown.shown).sum(1) / np.maximum(shown.shown.sum(1), 1)
+
+        def weights(rows: slice | np.ndarray) -> np.ndarray:
+            """The click weight of each place on some searches' pages: examined / (1 + exp(-logit)).
+
+            The logit: intercept + strength * (-price * sensitivity * (log price - page mean) + quality * quality).
+            """
+            weight = shown.log_price[rows] - mean_log[rows, None]
+            weight *= (ATTRACTION["price"] * strength * sensitivity[rows])[:, None]
+            weight -= (ATTRACTION["quality"] * strength) * shown.quality[rows]
+            weight -= ATTRACTION["intercept"]
+            np.exp(weight, out=weight)
+            weight += 1.0
+            np.divide(examined, weight, out=weight)
+            weight *= shown.shown[rows]
+            return weight
+
+        # In blocks of searches: a live run's first batch (its minute of warm-up) is large.
+        total = np.concatenate([weights(slice(f, f + BLOCK)).sum(1) for f in range(0, len(mean_log), BLOCK)])
         # A booking ends its session, so a search is made only if no earlier one of its session booked:
         # the scale is set over the searches weighted by their chance of being made (two rounds).
         rate, booking = self.settings.click_through_rate, min(BOOKING_SURVIVAL * self.settings.conversion_rate, 0.999)
@@ -327,7 +334,7 @@ class ResultModel:
             made = chance_made(np.log1p(-chance * booking), runs)
         chance = np.minimum(1.0, scale_to_rate(total, rate, made) * total)
         clicked = np.flatnonzero(rng.random(len(total)) < chance)
-        cdf = np.cumsum(weight[clicked], axis=1)
+        cdf = np.cumsum(weights(clicked), axis=1)
         k = (rng.random(len(clicked)) * cdf[:, -1])[:, None] >= cdf
         column = np.minimum(k.sum(1), shown.shown[clicked].sum(1) - 1)
         return Clicks(
