@@ -323,7 +323,8 @@ class ResultModel:
             return weight
 
         # In blocks of searches: a live run's first batch (its minute of warm-up) is large.
-        total = np.concatenate([weights(slice(f, f + BLOCK)).sum(1) for f in range(0, len(mean_log), BLOCK)])
+        blocks = [weights(slice(f, f + BLOCK)).sum(1) for f in range(0, len(mean_log), BLOCK)]
+        total = np.concatenate(blocks) if blocks else np.zeros(0)
         # A booking ends its session, so a search is made only if no earlier one of its session booked:
         # the scale is set over the searches weighted by their chance of being made (two rounds).
         rate, booking = self.settings.click_through_rate, min(BOOKING_SURVIVAL * self.settings.conversion_rate, 0.999)
