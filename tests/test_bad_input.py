@@ -91,6 +91,9 @@ NUMBERS = {
     "NIGHT_CONVERSION_FACTOR": ["-1", "11", "nan"],
     "MOBILE_LEAD_FACTOR": ["0", "11", "inf"],
     "SEASON_STRENGTH": ["-1", "4"],
+    "PRICE_SENSITIVITY": ["-1", "11", "nan", "x"],
+    "ATTRACTIVENESS_STRENGTH": ["-0.5", "6", "inf"],
+    "MIN_FLIGHT_KM": ["-1", "2001", "nan", "x"],
     "EVENT_COUNT": ["0", "x", "10000000001"],
     "SEED": ["-1", "x", str(2**64)],
     "WINDOW_DAYS": ["0", "4000", "nan"],
@@ -126,6 +129,7 @@ MAPPINGS = {
         "flight=2,hotel=0,car=0,package=0",
         "flight=inf,hotel=0,car=0,package=0",
     ],
+    "TAXES_AND_FEES": ["hotel=0.14", "flight=0,hotel=2,car=0,package=0", "flight=nan,hotel=0,car=0,package=0"],
     "JOURNEY_CONVERSION_WEIGHTS": ["first=101,middle=1,later=1", "first=1", "first=inf,middle=1,later=1"],
     "DEVICE_CONVERSION_WEIGHTS": ["desktop=nan,tablet=1,mobile=1", "desktop=0,tablet=0,mobile=0"],
 }
