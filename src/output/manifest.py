@@ -210,7 +210,7 @@ def true_parameters(settings: Settings, model: SessionModel | None = None) -> di
     (``origin_airports``, to decode flight result_ids) and the fare scale (``money.airfare_scale``).
     """
     decay, page = settings.click_position_decay, settings.page_size
-    zero_rate = min(settings.zero_result_rate, 1.0 - settings.click_through_rate)
+    zero_rate = results.zero_result_share(settings)
     ranks = np.arange(1, page + 1, dtype=float) ** -decay
     strength = settings.attractiveness_strength
     parameters: dict[str, Any] = {

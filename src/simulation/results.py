@@ -42,6 +42,14 @@ BOOKING_SURVIVAL = 1.6
 BOOKING = {"price": 3.0, "quality": 0.5, "offer_bound": 2.0, "near_trip": 1.5, "near_trip_days": 10.0}
 
 
+def zero_result_share(settings: Settings) -> float:
+    """The share of searches that find nothing: ZERO_RESULT_RATE, or less where the click-through rate leaves no room.
+
+    Zero-result searches get no click, so a click-through rate of 1 allows none.
+    """
+    return min(settings.zero_result_rate, 1.0 - settings.click_through_rate)
+
+
 def sensitivity(seed: int, settings: Settings, kind: int, key: np.ndarray) -> np.ndarray:
     """Price sensitivity of users (or, by another ``kind``, anonymous sessions): the same for the same key."""
     u = hash_unit(seed, kind, key)
@@ -147,7 +155,7 @@ class ResultModel:
             capped_rows=np.zeros(n, dtype=np.int64),
             terms=self.terms(s),
         )
-        zero_rate = min(self.settings.zero_result_rate, 1.0 - self.settings.click_through_rate)
+        zero_rate = zero_result_share(self.settings)
         packages: list[tuple[np.ndarray, np.ndarray]] = []
         for product in range(4):
             sub = np.flatnonzero(s.product == product)

@@ -69,17 +69,6 @@ CONVERSION_GAP = (240.0, 0.6, 30.0)
 DOMESTIC_BOOST = 10.0
 
 
-def funnel_rates(settings: Settings) -> tuple[float, float]:
-    """The share of searches that find nothing, and the chance of a click on a search that finds something.
-
-    Zero-result searches get no click, so the others are clicked more often to keep clicks /
-    searches at the configured rate; a rate of 1 leaves no room for zero results.
-    """
-    ctr = settings.click_through_rate
-    zero_rate = min(settings.zero_result_rate, 1.0 - ctr)
-    return zero_rate, (ctr / (1.0 - zero_rate) if zero_rate < 1 else 0.0)
-
-
 def _lognormal(rng: np.random.Generator, median: float | np.ndarray, sigma: float, n: int) -> np.ndarray:
     return np.asarray(median) * np.exp(sigma * rng.standard_normal(n))
 
