@@ -214,7 +214,12 @@ def generate(
                                   start, end, where, started=False)  # fmt: skip
         if lock is not None:
             file_publisher = FilePublisher(
-                settings.output_dir, overwrite=settings.overwrite, lock=lock, replace_at_end=not live, name=dir_name
+                settings.output_dir,
+                overwrite=settings.overwrite,
+                lock=lock,
+                replace_at_end=not live,
+                name=dir_name,
+                impressions=settings.impressions,
             )
             for event_type, removed in file_publisher.repaired.items():
                 say(f"repaired {file_publisher.paths[event_type]}: removed a partial last line ({removed} bytes)")

@@ -61,6 +61,7 @@ FLAGS = {
     "duration": "--duration",
     "workers": "--workers",
     "overwrite": "--overwrite",
+    "impressions": "--impressions",
     "quiet": "--quiet",
 }
 
@@ -321,6 +322,9 @@ class Settings(BaseSettings):
     )
     overwrite: bool = Field(False, description="Start the output files afresh instead of appending.")
     quiet: bool = Field(False, description="Print nothing but errors and warnings.")
+    impressions: bool = Field(
+        False, description="Also write impressions.jsonl: the result_ids each search showed, in page order (files)."
+    )
 
     # The model.
     page_size: int = Field(10, ge=1, le=100, description="Results shown on one page of a search.")

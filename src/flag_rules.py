@@ -15,7 +15,7 @@ from .config import FLAGS, Settings, SettingsError
 BATCH_ONLY = ("event_count", "window_end", "window_days", "workers")
 CONTINUOUS_ONLY = ("duration",)
 # Flags about files: with an output that writes none, they are a warning.
-FILES_ONLY = ("output_dir", "overwrite")
+FILES_ONLY = ("output_dir", "overwrite", "impressions")
 
 
 def _shown(field: str, value: Any) -> str:

@@ -38,6 +38,7 @@ Examples:
   python -m src.main --mode continuous --output redis   # live, at EVENTS_PER_SECOND, until Ctrl-C
   python -m src.main --mode continuous --rate 2000 --duration 60 --output both
   python -m src.main --config run.toml --summary-json   # settings from a file; summary as JSON
+  python -m src.main --count 1000000 --impressions      # also each search's page, to fit click models
 \b
 Every setting can also be given as an environment variable, NAME or SEARCHFLOW_NAME
 (see README), or in a config file (--config or SEARCHFLOW_CONFIG): a flag wins over
@@ -220,6 +221,12 @@ def _generation_options(command: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             default=None,
             help=f"Start the files afresh instead of appending. {_setting_hint('overwrite')}",
+        ),
+        click.option(
+            "--impressions",
+            is_flag=True,
+            default=None,
+            help=f"Also write impressions.jsonl, the results each search showed. {_setting_hint('impressions')}",
         ),
         click.option(
             "--quiet",

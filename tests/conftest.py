@@ -98,7 +98,7 @@ def generate(directory: Path, count: int, seed: int, **overrides: object) -> Sam
             patch.delenv(name, raising=False)
         settings = _settings(directory, count, seed, overrides)
     start, end = settings.window()
-    publisher = FilePublisher(directory, overwrite=True)
+    publisher = FilePublisher(directory, overwrite=True, impressions=settings.impressions)
     run_batch(EventGenerator(settings, seed), [publisher], count, start, end)
     publisher.close()
     frames = {t: pl.read_ndjson(directory / file_name(t), infer_schema_length=None) for t in EVENT_TYPES}
@@ -123,8 +123,9 @@ def million(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     """One million events with default settings over the 7 days before 2026-03-02 (seed 20261129).
 
     Large enough that sampling error on the funnel rates is about 0.05 percentage points.
+    With ``impressions.jsonl``, the pages the searches showed.
     """
-    return generate(tmp_path_factory.mktemp("million"), 1_000_000, 20261129)
+    return generate(tmp_path_factory.mktemp("million"), 1_000_000, 20261129, impressions=True)
 
 
 @pytest.fixture(scope="session")

@@ -207,6 +207,21 @@ class TestWriteErrors:
         assert counts == _manifest_totals(tmp_path)
         assert sum(counts.values()) >= 3000
 
+    def test_a_failed_write_leaves_one_impression_line_per_search_line(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """impressions.jsonl is cut back with the search lines: after a failed write, line i is search i's page."""
+        assert main([*ARGS, "--impressions", "--output-dir", str(tmp_path)]) == 0
+        monkeypatch.setattr(files.os, "write", _FailingWrites(5_000_000))
+        assert main(["--count", "400000", "--seed", "2", "-q", "--impressions", "--output-dir", str(tmp_path)]) == 1
+        assert "cannot write" in capsys.readouterr().err
+        _whole(tmp_path)
+        searches = [json.loads(line)["event_id"] for line in _lines(tmp_path)["search"]]
+        pages = (tmp_path / "impressions.jsonl").read_bytes()
+        assert pages.endswith(b"\n")
+        assert [json.loads(line)["search_event_id"] for line in pages.splitlines()] == searches
+        assert len(searches) > 2000
+
     def test_a_failed_overwrite_leaves_the_old_files(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -178,7 +178,8 @@ class TestClicksJoinTheItems:
     def test_an_unfiltered_click_is_at_its_items_rank(self, run: Path, clicks: pl.DataFrame) -> None:
         """A search without a price cap or star filter (a car's party of four at most) lists items by rank.
 
-        So its click's result_position is the item's rank in items.jsonl, for every type.
+        So its click is on the page of the item's rank in items.jsonl, for every type, a place or
+        two from it (each search's jitter: place + 2 x a standard normal, then sorted).
         """
         n = pl.col("result_id").str.split("_").list.get(1).cast(pl.Int64) % ORIGIN
         plain = clicks.filter(
@@ -190,7 +191,12 @@ class TestClicksJoinTheItems:
             _items(run), left_on=["result_type", "item_number"], right_on=["type", "item_number"], how="left"
         )
         assert set(joined["result_type"]) == set(TYPES) and joined.height > 2000
-        assert (joined["result_position"] == joined["rank"]).all()
+        size = 10
+        assert ((joined["result_position"] - 1) // size == (joined["rank"] - 1) // size).all()
+        moved = (joined["result_position"] - joined["rank"]).abs()
+        # Measured: 1.09 places on average, 35 % of clicks at the item's own rank (0 and 100 % with no jitter).
+        assert 0.5 < moved.mean() < 3.0
+        assert 0.2 < (joined["result_position"] == joined["rank"]).mean() < 0.6
 
 
 class TestRuns:

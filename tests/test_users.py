@@ -120,8 +120,10 @@ def test_a_booking_ends_its_session_and_its_trip(con) -> None:
 def test_activity_is_heavy_tailed_but_human(con) -> None:
     """The 99.9th percentile of sessions per user per week and of bookings per user per month stay human.
 
-    Documented in the README: about 18 sessions a week and 3 bookings a month at the 99.9th
-    percentile; the bounds leave room for another seed.
+    Documented in the README: about 18 sessions a week and 5 to 6 bookings a month at the 99.9th
+    percentile. That percentile of bookings is the 11th highest of about 11,000 booking
+    user-months, so it moves by a whole booking from seed to seed (measured 5 and 6 on seeds 1
+    and 2, with and without the page jitter); the bounds leave room for another seed.
     """
     sessions_p999 = _one(
         con,
@@ -137,7 +139,7 @@ def test_activity_is_heavy_tailed_but_human(con) -> None:
         con, "SELECT max(n) FROM (SELECT user_id, count(*) AS n FROM s WHERE user_id IS NOT NULL GROUP BY 1)"
     )
     assert 5 <= sessions_p999 <= 25
-    assert bookings_p999 <= 5
+    assert bookings_p999 <= 7
     assert heaviest <= 100  # 28 days: fewer than four sessions a day for the most active user
 
 

@@ -264,3 +264,95 @@ def test_a_booking_model_on_what_the_events_show_beats_chance(million: Sample) -
 
     assert auc(numeric + categorical) >= 0.70
     assert auc(numeric + [c for c in categorical if c != "device_type"]) >= 0.65
+
+
+def _impressions(sample: Sample) -> pl.DataFrame:
+    """Every result a search showed, one row each: the search, the place on its page (from 0), the result_id."""
+    pages = pl.read_ndjson(sample.directory / "impressions.jsonl", schema={
+        "search_event_id": pl.String, "result_ids": pl.List(pl.String)})  # fmt: skip
+    return (
+        pages.with_columns(place=pl.int_ranges(pl.col("result_ids").list.len()))
+        .explode("result_ids", "place")
+        .drop_nulls("place")
+        .rename({"result_ids": "result_id"})
+    )
+
+
+class TestImpressions:
+    def test_a_line_per_search_with_its_page(self, million: Sample) -> None:
+        """impressions.jsonl has each search once, in file order, with as many results as its page holds."""
+        pages = pl.read_ndjson(million.directory / "impressions.jsonl", schema={
+            "search_event_id": pl.String, "result_ids": pl.List(pl.String)})  # fmt: skip
+        assert pages["search_event_id"].to_list() == million.search["event_id"].to_list()
+        size = million.settings.page_size
+        on_page = (million.search["results_count"] - (million.search["page"] - 1) * size).clip(0, size)
+        assert (pages["result_ids"].list.len() == on_page).all()
+        assert (pages["result_ids"].list.n_unique() == pages["result_ids"].list.len()).all()
+
+    def test_every_click_is_on_its_page_at_its_place(self, million: Sample) -> None:
+        """The clicked result_id is the one the page showed at the click's place."""
+        size = million.settings.page_size
+        clicks = million.click.select("search_event_id", "result_id", place=(pl.col("result_position") - 1) % size)
+        joined = clicks.join(_impressions(million), on=["search_event_id", "place"], how="left")
+        assert joined.height == million.click.height
+        assert (joined["result_id"] == joined["result_id_right"]).all()
+
+    def test_the_same_item_moves_between_places(self, million: Sample) -> None:
+        """The site's order varies per search (PAGE_JITTER): most items shown 20+ times appear at 3+ places."""
+        shown = _impressions(million).group_by("result_id").agg(pl.len(), pl.col("place").n_unique().alias("places"))
+        often = shown.filter(pl.col("len") >= 20)
+        assert often.height > 1_000
+        assert (often["places"] >= 3).mean() > 0.9
+
+
+def test_a_position_based_click_model_recovers_the_examination_curve(million: Sample) -> None:
+    """PBM fitted by expectation-maximisation on impressions and clicks gives 1/rank^decay within 10 % per rank.
+
+    As an ML engineer would fit it: a document is a result_id within its query's context (its
+    filters, party and page), and documents seen fewer than 30 times are left out. Fitting a
+    parameter per rare document biases the curve: kept, the 650,000 documents seen a few times
+    each flatten it by up to 49 % (measured). The largest error over ranks 2-10 measured 4.9,
+    7.1 and 6.1 % on three seeds' million events (about 26,000 documents, 225,000 clicks).
+    """
+    size = million.settings.page_size
+    context = million.search.select(
+        pl.col("event_id").alias("search_event_id"),
+        pl.concat_str(
+            pl.col("filters").struct.field("min_stars").fill_null(0),
+            pl.col("filters").struct.field("max_price").is_null(),
+            pl.col("filters").struct.field("travelers"),
+            pl.col("page"),
+            separator="/",
+        ).alias("context"),
+    )
+    clicked = million.click.select(
+        "search_event_id", "result_id", place=(pl.col("result_position") - 1) % size, clicked=pl.lit(1)
+    )
+    shown = (
+        _impressions(million)
+        .join(context, on="search_event_id")
+        .join(clicked, on=["search_event_id", "result_id", "place"], how="left")
+        .with_columns(pl.col("clicked").fill_null(0), document=pl.concat_str("result_id", "context"))
+        .filter(pl.len().over("document") >= 30)
+    )
+    document = shown["document"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+    documents = int(document.max()) + 1
+    place = shown["place"].to_numpy().astype(np.int64)
+    cell = document * size + place
+    seen = np.bincount(cell, minlength=documents * size).reshape(documents, size).astype(float)
+    clicks = np.bincount(cell, shown["clicked"].to_numpy(), minlength=documents * size).reshape(documents, size)
+    not_clicked = seen - clicks
+    examination, attractiveness = np.full(size, 0.5), np.full(documents, 0.2)
+    for _ in range(5_000):
+        e, a = examination[None, :], attractiveness[:, None]
+        # Unclicked impressions: examined but not attractive, or attractive but not examined.
+        update = (clicks + not_clicked * e * (1 - a) / (1 - e * a)).sum(0) / seen.sum(0)
+        attractiveness = (clicks + not_clicked * (1 - e) * a / (1 - e * a)).sum(1) / seen.sum(1)
+        converged = np.abs(update / update[0] - examination / examination[0]).max() < 1e-6
+        examination = update
+        if converged:
+            break
+    fitted = examination / examination[0]
+    true = np.arange(1, size + 1) ** -million.settings.click_position_decay
+    assert documents > 10_000
+    assert fitted[:10] == pytest.approx(true[:10], rel=0.10)

@@ -67,6 +67,7 @@ class EncodedBatch:
     counts: dict[str, int]
     stamps: dict[str, np.ndarray]  # epoch milliseconds of each line
     xadds: dict[str, Lines] = field(default_factory=dict)  # each event as an XADD command, if asked
+    impressions: Lines | None = None  # a line per search line, in its order (the items it showed), if asked
 
     def __len__(self) -> int:
         return sum(self.counts.values())
@@ -74,7 +75,7 @@ class EncodedBatch:
     def __reduce__(self) -> tuple[Any, ...]:
         # A memoryview does not pickle: a worker process sends the buffer (out of band with protocol 5).
         lines = {t: _buffer(v) for t, v in self.lines.items()}
-        return (_batch_from_bytes, (lines, self.offsets, self.counts, self.stamps, self.xadds))
+        return (_batch_from_bytes, (lines, self.offsets, self.counts, self.stamps, self.xadds, self.impressions))
 
     @classmethod
     def merge(cls, parts: list[tuple[EncodedBatch, dict[str, np.ndarray]]]) -> EncodedBatch:
@@ -87,6 +88,7 @@ class EncodedBatch:
         if len(parts) == 1:
             return parts[0][0]
         lines, offsets, stamps, xadds = {}, {}, {}, {}
+        impressions = None
         for event_type in EVENT_TYPES:
             times = np.concatenate([batch.stamps[event_type] for batch, _ in parts])
             tags = np.concatenate([tagged[event_type] for _, tagged in parts]).astype(np.int64)
@@ -100,8 +102,10 @@ class EncodedBatch:
             lines[event_type], offsets[event_type], stamps[event_type] = merged.data, merged.offsets, times[order]
             if event_type in parts[0][0].xadds:
                 xadds[event_type] = Lines.gather([b.xadds[event_type] for b, _ in parts], order)
+            if event_type == "search" and parts[0][0].impressions is not None:
+                impressions = Lines.gather([b.impressions for b, _ in parts if b.impressions is not None], order)
         counts = {event_type: len(stamps[event_type]) for event_type in EVENT_TYPES}
-        return cls(lines, offsets, counts, stamps, xadds)
+        return cls(lines, offsets, counts, stamps, xadds, impressions)
 
     def line_list(self, event_type: str) -> list[bytes]:
         """The lines of one type as separate bytes (with their newline)."""

@@ -153,6 +153,9 @@ class Encoder:
         self.providers = _escaped(list(catalogue.providers))
         self.products = pl.Series(PRODUCTS)
         self.prefixes = pl.Series([RESULT_PREFIX[p] for p in PRODUCTS])
+        # The result_id prefix of each query template's product (templates come product after product).
+        template_product = np.searchsorted(catalogue.template_range[:, 1], np.arange(len(catalogue.templates)), "right")
+        self.template_prefixes = self.prefixes.gather(template_product)
         self.currencies = pl.Series(CURRENCIES)
 
     def encode(self, event_type: str, table: pl.DataFrame) -> tuple[Lines, Lines | None]:
@@ -204,13 +207,38 @@ class Encoder:
     def encode_all(self, tables: EventTables) -> EncodedBatch:
         """JSON lines per event type, with counts and times for the publishers."""
         encoded = {event_type: self.encode(event_type, table) for event_type, table in tables.items()}
+        shows = "shown" in tables.search.columns and self.lines
         return EncodedBatch(
             lines={event_type: lines.data for event_type, (lines, _) in encoded.items()},
             offsets={event_type: lines.offsets for event_type, (lines, _) in encoded.items()},
             counts=tables.counts(),
             stamps={event_type: table["ts"].to_numpy() for event_type, table in tables.items()},
             xadds={event_type: xadds for event_type, (_, xadds) in encoded.items() if xadds is not None},
+            impressions=self.impressions(tables.search) if shows else None,
         )
+
+    def impressions(self, search: pl.DataFrame) -> Lines:
+        """One line per search, in the order of its lines: its event_id and the result_ids on its page, in order.
+
+        ``{"search_event_id": "...", "result_ids": ["htl_1000004", ...]}``; a search that found
+        nothing shows an empty list. ``search`` carries ``shown``, the result numbers (-1: none).
+        """
+        if search.height == 0:
+            return Lines.empty()
+        places = search["shown"].dtype.size  # type: ignore[attr-defined]
+        prefix = self.template_prefixes.gather(search["template"].cast(pl.Int64)).alias("f_prefix")
+        number = [pl.col("shown").arr.get(k) for k in range(places)]
+        ids = [
+            pl.when(n >= 0).then(
+                pl.concat_str([pl.lit('"'), pl.col("f_prefix"), pl.lit("_"), n.cast(pl.String), pl.lit('"')])
+            )
+            for n in number
+        ]
+        head = _fixed("f_head", ['{"search_event_id":"', _uuid_chars(search["id_hi"], search["id_lo"]),
+                                 '","result_ids":['], search.height)  # fmt: skip
+        frame = pl.DataFrame([head, prefix, search["shown"]])
+        line = pl.concat_str([pl.col("f_head"), pl.concat_str(ids, separator=",", ignore_nulls=True), pl.lit("]}\n")])
+        return _lines(frame.select(line))
 
     def _search(self, t: pl.DataFrame) -> tuple[list[pl.Series], list[pl.Expr]]:
         columns = [

@@ -27,6 +27,8 @@ from .batch import EncodedBatch
 LOCK_NAME = ".searchflow.lock"  # in the output folder while a run writes there; holds the writer's PID
 STAGED_SUFFIX = ".new"  # an --overwrite batch run writes <file>.new and renames it over <file> at the end
 PIECE_BYTES = 4 << 20  # a batch is written in slices of event time of about this many bytes over the three files
+IMPRESSIONS = "impressions"  # the key of impressions.jsonl among a publisher's files
+IMPRESSIONS_FILE = "impressions.jsonl"  # a line per search: the result_ids its page showed, in order
 MAX_PARTIAL_LINE = 1 << 20  # a trailing piece without a line end longer than this is not a cut-off event
 
 
@@ -279,13 +281,20 @@ class FilePublisher:
         lock: FolderLock | None = None,
         replace_at_end: bool = True,
         name: str = "OUTPUT_DIR",
+        impressions: bool = False,
     ) -> None:
-        """Take the folder's lock (unless ``lock`` is given, held by the caller) and open the three files."""
+        """Take the folder's lock (unless ``lock`` is given, held by the caller) and open the three files.
+
+        With ``impressions``, also ``impressions.jsonl``: each batch's impression lines, written
+        and cut back with its search lines.
+        """
         self._own_lock = lock is None
         self.directory = directory
         self.overwrite = overwrite
         self.lock = lock if lock is not None else FolderLock(directory, name)
         self.paths = {event_type: directory / file_name(event_type) for event_type in EVENT_TYPES}
+        if impressions:
+            self.paths[IMPRESSIONS] = directory / IMPRESSIONS_FILE
         self.repaired: dict[str, int] = {}
         self.written = dict.fromkeys(EVENT_TYPES, 0)
         self.staged = overwrite and replace_at_end
@@ -362,6 +371,8 @@ class FilePublisher:
                     offsets = batch.offsets[event_type]
                     data = batch.lines[event_type][int(offsets[first]) : int(offsets[last])]
                     self._write_all(event_type, data, before)
+                    if event_type == "search" and batch.impressions is not None and IMPRESSIONS in self._fds:
+                        self._write_all(IMPRESSIONS, batch.impressions.span(first, last), before)
                 start[event_type] = last
         for event_type in EVENT_TYPES:
             self.written[event_type] += batch.counts[event_type]

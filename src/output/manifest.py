@@ -38,7 +38,7 @@ from ..simulation.sessions import (
 )
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
 from .answer_key import KeyWritten, cut_back, file_sizes, key_entry
-from .files import FilePublisher, WriteFailed, write_atomically
+from .files import IMPRESSIONS_FILE, FilePublisher, WriteFailed, write_atomically
 from .items import ITEMS_FILE
 from .users import USERS_FILE
 
@@ -249,12 +249,15 @@ def true_parameters(settings: Settings, model: SessionModel | None = None) -> di
             "ranking": {
                 "relevance_weights": inventory.RELEVANCE,
                 "features": "standardised log price, quality, log popularity",
+                "page_order": f"sorted by place + {results.PAGE_JITTER} * N(0, 1), drawn per search and place "
+                "(items stay on their page)",
             },
             "availability_share_of_matching": list(results.AVAILABILITY),
             "cheap_cap_share_of_typical": results.CHEAP_CAP,
             "routes_without_service": inventory.NO_SERVICE,
             "route_share_of_offers": list(inventory.ROUTE_SHARE),
             "items_file": ITEMS_FILE,
+            "impressions_file": IMPRESSIONS_FILE if settings.impressions else None,
         },
         "sessions": {
             "searches_per_session_mean": settings.searches_per_session,
@@ -373,6 +376,9 @@ def run_record(
     ``model`` is the run's session model, for the parameters that depend on its markets.
     """
     parameters = true_parameters(settings, model)
+    files = {t: file_name(t) for t in EVENT_TYPES}
+    if settings.impressions:
+        files["impressions"] = IMPRESSIONS_FILE
     parameters["calendar"]["special_days"] = special_days or []
     given = answer_keys or {}
     return {
@@ -384,7 +390,7 @@ def run_record(
         "counts": counts,
         "interrupted": interrupted,
         **{key: given.get(key) or key_entry(name, None) for key, name in ANSWER_KEYS.items()},
-        "files": {t: file_name(t) for t in EVENT_TYPES},
+        "files": files,
         "settings": settings_record(settings),
         "parameters": parameters,
     }

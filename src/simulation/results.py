@@ -3,7 +3,9 @@
 A search looks in its destination's ranked list of the product (``inventory``), with its
 filters applied: stars, seats for the party, a price cap, the route's service. The matching
 items on the dates, less those sold out, are ``results_count``: the same whenever the same
-search is made again. A page shows the next ``PAGE_SIZE`` of them in rank order.
+search is made again. A page shows the next ``PAGE_SIZE`` of them in rank order, shuffled a
+little for each search (``PAGE_JITTER``): sites vary their ranking to learn from clicks, and
+the same item seen at different places is what lets an analyst tell position from appeal.
 
 Clicks follow a position-based model: the user examines place k of the page with probability
 ``k^-CLICK_POSITION_DECAY`` and clicks an examined item with a probability that grows with its
@@ -23,6 +25,9 @@ from .inventory import FLIGHT, NO_SERVICE, PACKAGE, ROUTE_SHARE, Inventory, Trip
 
 BLOCK = 65_536  # searches whose pages are built and weighed at a time (arrays that stay in cache)
 CHEAP_CAP = 0.75  # a "cheap" search caps the price at this share of the typical price on its list
+# Each search's page is ordered by place + PAGE_JITTER * a standard normal (its own draw): an item
+# moves a few places up or down from search to search, and stays on its page.
+PAGE_JITTER = 2.0
 AVAILABILITY = (0.6, 1.0)  # share of matching items still bookable on the dates (a hash of the dates)
 
 # Attractiveness: logistic in the item's log price relative to the page's mean (times the user's
@@ -242,8 +247,11 @@ class ResultModel:
         found.row[sub] = row
         return extra
 
-    def page(self, s: Searches, found: Found, page: np.ndarray) -> Shown:
-        """The items each search shows on its page, best first ((n, PAGE_SIZE), -1 after), and what users see."""
+    def page(self, rng: np.random.Generator, s: Searches, found: Found, page: np.ndarray) -> Shown:
+        """The items each search shows on its page ((n, PAGE_SIZE), -1 after), and what users see.
+
+        Best first, up to each search's own jitter (``PAGE_JITTER``).
+        """
         size = self.settings.page_size
         n = len(page)
         ranks = ((page - 1) * size)[:, None] + np.arange(size)[None, :]
@@ -282,6 +290,15 @@ class ResultModel:
                 log_price[sub] = stock.log_base[picked]
             items[sub] = picked
             quality[sub] = stock.quality[picked]
+        for first in range(0, n, BLOCK):
+            block = slice(first, first + BLOCK)
+            key = np.arange(size, dtype=np.float32) + PAGE_JITTER * rng.standard_normal(
+                (len(items[block]), size), dtype=np.float32
+            )
+            key[~shown[block]] = np.inf  # places with no item stay at the end
+            order = np.argsort(key, axis=1)
+            for values in (items, log_price, quality):
+                values[block] = np.take_along_axis(values[block], order, 1)
         return Shown(items, shown, log_price, quality)
 
     def price(self, s: Searches, found: Found, search: np.ndarray, item: np.ndarray) -> np.ndarray:

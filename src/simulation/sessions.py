@@ -19,7 +19,7 @@ from .catalogue import build_catalogue
 from .inventory import Inventory, fare_scale, result_numbers, route_km
 from .journeys import Journeys, Trip, booking_chance, booking_weights
 from .population import HABIT_LOYALTY, Site, draw_platform_device, pick
-from .results import BOOKING, Clicks, ResultModel, Searches, sensitivity
+from .results import BOOKING, Clicks, ResultModel, Searches, Shown, sensitivity
 from .tables import EventTables
 from .timing import MS_PER_DAY, MS_PER_HOUR, TimeModel, local_time
 
@@ -181,6 +181,18 @@ class SessionModel:
             )
             self._destination_cdfs[key] = np.cumsum(weights) / weights.sum()
         return self._destination_cdfs[key]
+
+    def _impressions(self, asked: Searches, shown: Shown) -> np.ndarray:
+        """The result number of each search's item at each place of its page (-1 for none)."""
+        numbers = np.full(shown.items.shape, -1, dtype=np.int64)
+        for p in range(len(PRODUCTS)):
+            rows = np.flatnonzero(asked.product == p)
+            items = shown.items[rows]
+            stock = self.inventory.products[p]
+            at = np.maximum(items, 0)
+            got = result_numbers(p, stock.destination[at], stock.number[at], asked.origin[rows][:, None])
+            numbers[rows] = np.where(items >= 0, got, -1)
+        return numbers
 
     def _offer_weight(self, clicks: Clicks, price_sensitivity: np.ndarray, lead_days: np.ndarray) -> np.ndarray:
         """A click's booking weight from what it offers: price against its page, quality, a near trip."""
@@ -368,7 +380,7 @@ class SessionModel:
         results, cap = found.count, found.cap
         pages = np.maximum(1, -(-results // s.page_size))
         page = np.minimum(np.arange(total) - source + 1, pages)
-        shown = self.results.page(asked, found, page)
+        shown = self.results.page(rng, asked, found, page)
         session_hex = _uint64(rng, n)
         price_sensitivity = (
             np.where(user >= 0, sensitivity(self.seed, s, 9, user), sensitivity(self.seed, s, 10, session_hex))
@@ -391,6 +403,8 @@ class SessionModel:
             result_num[rows] = result_numbers(
                 p, stock.destination[chosen], stock.number[chosen], asked.origin[ci][rows]
             )
+
+        impressions = self._impressions(asked, shown) if s.impressions else None
 
         # Conversions: at most one per session (it ends the session), none for a trip a later session goes on with.
         session_of_click = ss[ci]
@@ -484,6 +498,8 @@ class SessionModel:
                 "min_stars": star_filter.astype(np.int8),
             }
         )
+        if impressions is not None:
+            search = search.with_columns(pl.Series("shown", impressions[kept_search]))
         click = pl.DataFrame(
             {
                 "ts": ts[click_rows],
