@@ -183,6 +183,8 @@ def generate(
     settings = settings_with(settings, overrides)
     say = log or (lambda message: None)
     writes_files = settings.output in ("file", "both")
+    if settings.impressions and not writes_files:
+        settings = settings.model_copy(update={"impressions": False})  # nothing would write them
     if writes_files:
         check_output_dir(settings.output_dir, dir_name)
     redis = connect_redis(settings) if settings.output in ("redis", "both") else None

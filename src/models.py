@@ -84,7 +84,9 @@ class ClickEvent(_Event):
     user_id: UserId
     session_id: SessionId
     search_event_id: Uuid
-    result_position: int = Field(ge=1, description="1-based rank over all pages.")
+    result_position: int = Field(
+        ge=1, description="1-based place over all pages: place on its page + page size per page before."
+    )
     result_id: str
     result_type: Product
     result_price: Money

@@ -118,14 +118,30 @@ def _settings(directory: Path, count: int, seed: int, overrides: dict[str, objec
     )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Options to measure the ``million`` sample's checks on another seed, count or window."""
+    group = parser.getgroup("searchflow")
+    group.addoption("--sample-seed", type=int, default=20261129, help="seed of the million sample")
+    group.addoption("--sample-count", type=int, default=1_000_000, help="events of the million sample")
+    group.addoption("--sample-days", type=float, default=7.0, help="days of the million sample's window")
+
+
 @pytest.fixture(scope="session")
-def million(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+def million(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Sample:
     """One million events with default settings over the 7 days before 2026-03-02 (seed 20261129).
 
     Large enough that sampling error on the funnel rates is about 0.05 percentage points.
-    With ``impressions.jsonl``, the pages the searches showed.
+    With ``impressions.jsonl``, the pages the searches showed. ``--sample-seed``,
+    ``--sample-count`` and ``--sample-days`` run the same checks on another sample, e.g.
+    ``pytest tests/test_world.py --sample-seed 3 --sample-count 5000000 --sample-days 28``.
     """
-    return generate(tmp_path_factory.mktemp("million"), 1_000_000, 20261129, impressions=True)
+    return generate(
+        tmp_path_factory.mktemp("million"),
+        pytestconfig.getoption("sample_count"),
+        pytestconfig.getoption("sample_seed"),
+        impressions=True,
+        window_days=pytestconfig.getoption("sample_days"),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -167,6 +167,55 @@ class TestRepeatedRuns:
             assert len(after[len(before) :].splitlines()) == manifest["runs"][2][key]["lines"] > 0
         assert {json.loads(line)["seed"] for line in items.read_bytes()[len(items_before) :].splitlines()} == {22}
 
+    def test_a_killed_runs_impressions_are_cut_to_its_searches(self, tmp_path: Path) -> None:
+        """Killed between a piece's impressions and its searches: the next run keeps a line per search line."""
+        assert main([*ARGS, "--impressions", "--output-dir", str(tmp_path)]) == 0
+        settings = load_settings(
+            {"event_count": 3000, "seed": 21, "window_end": "2026-03-01", "output_dir": tmp_path, "impressions": True}
+        )
+        start, end = settings.window()
+        publisher = FilePublisher(tmp_path, impressions=True)
+        begin_run(publisher, settings, 21, ("2026-02-22T00:00:00Z", "2026-03-01T00:00:00Z"))
+        run_batch(EventGenerator(settings, 21), [publisher], 3000, start, end)
+        publisher._close_fds()
+        publisher.lock.release()
+        pages = tmp_path / "impressions.jsonl"
+        # The kill came after the next piece's impressions, before its searches.
+        pages.write_bytes(pages.read_bytes() + b'{"search_event_id":"x","result_ids":[]}\n{"search_event_id":"y"')
+        assert main(["--count", "1000", "--seed", "22", "--end", "2026-03-01", "-q", "--impressions",
+                     "--output-dir", str(tmp_path)]) == 0  # fmt: skip
+        searches = [json.loads(line)["event_id"] for line in _lines(tmp_path)["search"]]
+        assert [json.loads(line)["search_event_id"] for line in pages.read_bytes().splitlines()] == searches
+
+    def test_impressions_stay_in_step_with_the_searches(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Appending with --impressions to searches without them, or without it to a folder with them: exit 2.
+
+        An --overwrite without --impressions removes the old file, whose lines would join the new searches.
+        """
+        assert main([*ARGS, "--output-dir", str(tmp_path)]) == 0
+        more = ["--count", "1000", "--seed", "12", "--end", "2026-03-01", "-q", "--output-dir", str(tmp_path)]
+        assert main([*more, "--impressions"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "IMPRESSIONS=true" in err and "--overwrite" in err
+        assert not (tmp_path / "impressions.jsonl").exists()
+        assert main([*more, "--impressions", "--overwrite"]) == 0
+        assert (tmp_path / "impressions.jsonl").exists()
+        assert main([*more[:3], "13", *more[4:]]) == 2
+        assert "IMPRESSIONS=false" in capsys.readouterr().err
+        assert main([*more, "--overwrite"]) == 0
+        assert not (tmp_path / "impressions.jsonl").exists()
+
+    def test_impressions_do_not_change_the_events(self, tmp_path: Path) -> None:
+        """The same seeded run writes the same event bytes with and without --impressions, and the same digest."""
+        plain, shown = tmp_path / "plain", tmp_path / "shown"
+        assert main([*ARGS, "--output-dir", str(plain)]) == 0
+        assert main([*ARGS, "--impressions", "--output-dir", str(shown)]) == 0
+        assert _lines(plain) == _lines(shown)
+        digests = [json.loads((d / "manifest.json").read_text())["settings_digest"] for d in (plain, shown)]
+        assert digests[0] == digests[1]
+
     def test_an_unreadable_manifest_is_not_appended_to(self, tmp_path: Path) -> None:
         """A manifest that does not parse: what the files hold is unknown, so appending is refused."""
         assert main([*ARGS, "--output-dir", str(tmp_path)]) == 0

@@ -223,8 +223,8 @@ class TestClicksAndBookings:
 def test_a_booking_model_on_what_the_events_show_beats_chance(million: Sample) -> None:
     """Gradient boosting on click features predicts a booking: AUC >= 0.70, and >= 0.65 without the device.
 
-    Measured 0.75 and 0.67 on another seed's million events; the held-out 30 % has about
-    6,800 bookings, so the AUC's standard error is under 0.005.
+    Measured 0.764 and 0.675 here, 0.764 and 0.671 on the issue's run (seed 3, 28 days); the
+    held-out 30 % has about 6,800 bookings, so the AUC's standard error is under 0.005.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
@@ -335,7 +335,7 @@ def test_a_position_based_click_model_recovers_the_examination_curve(million: Sa
         .with_columns(pl.col("clicked").fill_null(0), document=pl.concat_str("result_id", "context"))
         .filter(pl.len().over("document") >= 30)
     )
-    document = shown["document"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+    _, document = np.unique(shown["document"].to_numpy(), return_inverse=True)
     documents = int(document.max()) + 1
     place = shown["place"].to_numpy().astype(np.int64)
     cell = document * size + place
@@ -356,3 +356,55 @@ def test_a_position_based_click_model_recovers_the_examination_curve(million: Sa
     true = np.arange(1, size + 1) ** -million.settings.click_position_decay
     assert documents > 10_000
     assert fitted[:10] == pytest.approx(true[:10], rel=0.10)
+
+
+class TestUserHistories:
+    """What a recommender learns from a user's history: tastes that persist from trip to trip."""
+
+    def test_a_users_trips_favour_one_product(self, million: Sample) -> None:
+        """A user's clicks on later trips (other destinations) are of their first trip's type more than by chance.
+
+        By chance the match would be the sum of the squared type shares (0.35 here); half of
+        a logged-in user's trips are of their favourite type (PRODUCT_LOYALTY). Measured 0.50
+        on 17,000 later trips, and 0.35 with PRODUCT_LOYALTY 0 (standard error 0.004).
+        """
+        clicks = million.click.filter(pl.col("user_id").is_not_null()).sort("timestamp")
+        first = clicks.group_by("user_id").agg(
+            pl.col("result_destination").first().alias("first_destination"),
+            pl.col("result_type").first().alias("first_type"),
+        )
+        later = (
+            clicks.join(first, on="user_id")
+            .filter(pl.col("result_destination") != pl.col("first_destination"))
+            .unique(["user_id", "result_destination"], keep="first")
+        )
+        shares = clicks["result_type"].value_counts(normalize=True)["proportion"].to_numpy()
+        chance = float((shares**2).sum())
+        same = float((later["result_type"] == later["first_type"]).mean())
+        assert later.height > 10_000
+        assert same > chance + 0.1
+
+    def test_a_user_filters_hotel_stars_the_same_way_every_time(self, million: Sample) -> None:
+        """Of users with hotel searches in two sessions, the 3-4 star filter of the first is that of the later.
+
+        HOTEL_STAR_FILTER_RATE (0.15) of users filter on 3 or 4 stars, always the same (measured:
+        all of 26,000 pairs); a session-by-session draw would agree 0.85^2 + 2 * 0.075^2, about
+        0.73, of the time.
+        """
+        hotel = million.search.filter(
+            pl.col("user_id").is_not_null()
+            & pl.col("query").str.contains("hotels")  # the hotel queries; packages say "flight and hotel"
+            & (pl.col("filters").struct.field("min_stars").fill_null(0) < 5)
+        ).sort("timestamp")
+        per_session = hotel.group_by("user_id", "session_id", maintain_order=True).agg(
+            pl.col("filters").struct.field("min_stars").fill_null(0).first().alias("stars")
+        )
+        pairs = (
+            per_session.group_by("user_id", maintain_order=True)
+            .agg(pl.col("stars").first().alias("first"), pl.col("stars").slice(1).alias("later"))
+            .explode("later")
+            .drop_nulls("later")
+        )
+        same = float((pairs["first"] == pairs["later"]).mean())
+        assert pairs.height > 2_000
+        assert same > 0.9

@@ -102,8 +102,11 @@ class EncodedBatch:
             lines[event_type], offsets[event_type], stamps[event_type] = merged.data, merged.offsets, times[order]
             if event_type in parts[0][0].xadds:
                 xadds[event_type] = Lines.gather([b.xadds[event_type] for b, _ in parts], order)
-            if event_type == "search" and parts[0][0].impressions is not None:
-                impressions = Lines.gather([b.impressions for b, _ in parts if b.impressions is not None], order)
+            shown = [b.impressions for b, _ in parts if b.impressions is not None]
+            if event_type == "search" and shown:
+                if len(shown) != len(parts):
+                    raise ValueError("some parts of a batch carry impressions and some do not")
+                impressions = Lines.gather(shown, order)
         counts = {event_type: len(stamps[event_type]) for event_type in EVENT_TYPES}
         return cls(lines, offsets, counts, stamps, xadds, impressions)
 

@@ -262,8 +262,23 @@ def _pieces(batch: EncodedBatch) -> list[dict[str, int]]:
     return [{t: int(per_type[t][k]) for t in EVENT_TYPES} for k in range(len(cuts))] + ends
 
 
+def _check_impressions_in_step(directory: Path, impressions: bool, name: str) -> None:
+    """Refuse an appending run that would put impressions.jsonl out of step with search_events.jsonl."""
+    searches, pages = directory / file_name("search"), directory / IMPRESSIONS_FILE
+    if impressions and not pages.exists() and searches.exists() and searches.stat().st_size:
+        raise FolderUnusable(
+            f"IMPRESSIONS=true: {name}={directory} holds searches without {IMPRESSIONS_FILE}, so its lines would "
+            "not match theirs; use --overwrite or another folder"
+        )
+    if not impressions and pages.exists():
+        raise FolderUnusable(
+            f"IMPRESSIONS=false: {name}={directory} has {IMPRESSIONS_FILE}, a line per search; add --impressions "
+            "to keep it in step, or use --overwrite or another folder"
+        )
+
+
 class FilePublisher:
-    """Writes JSON lines to ``<type>_events.jsonl`` files in a directory, one writer per directory.
+    """Writes JSON lines to ``<type>_events.jsonl`` files (and ``impressions.jsonl``) in a directory, one writer each.
 
     Appending (the default), a partial last line left by a killed run is cut off first, under
     the folder's lock. With ``overwrite``, the old files stay as they are until this run has
@@ -293,8 +308,11 @@ class FilePublisher:
         self.overwrite = overwrite
         self.lock = lock if lock is not None else FolderLock(directory, name)
         self.paths = {event_type: directory / file_name(event_type) for event_type in EVENT_TYPES}
+        impressions_path = directory / IMPRESSIONS_FILE
         if impressions:
-            self.paths[IMPRESSIONS] = directory / IMPRESSIONS_FILE
+            self.paths[IMPRESSIONS] = impressions_path
+        # An overwrite without impressions leaves none of the old run's: they would join its searches' ids.
+        self._stale = [impressions_path] if overwrite and not impressions else []
         self.repaired: dict[str, int] = {}
         self.written = dict.fromkeys(EVENT_TYPES, 0)
         self.staged = overwrite and replace_at_end
@@ -305,10 +323,12 @@ class FilePublisher:
         self.failed = False
         self.dropped = False  # an overwrite's new files were dropped: the folder is as the run found it
         try:
-            for path in self.paths.values():
+            for path in [*self.paths.values(), impressions_path]:
                 # A staged file left by a killed --overwrite run is never wanted: the run it belongs to is gone.
                 with contextlib.suppress(FileNotFoundError):
                     path.with_name(path.name + STAGED_SUFFIX).unlink()
+            if not overwrite:
+                _check_impressions_in_step(directory, impressions, name)
             for event_type, path in self.paths.items():
                 if not overwrite and path.exists():
                     try:
@@ -362,6 +382,7 @@ class FilePublisher:
                     raise WriteFailed(self._targets[event_type], exc) from None
                 self._sizes[event_type] = self._initial[event_type] = 0
             self._truncate_first = False
+            self._remove_stale()
         before = dict(self._sizes)
         start = dict.fromkeys(EVENT_TYPES, 0)
         for end in _pieces(batch):
@@ -370,9 +391,12 @@ class FilePublisher:
                 if last > first:
                     offsets = batch.offsets[event_type]
                     data = batch.lines[event_type][int(offsets[first]) : int(offsets[last])]
-                    self._write_all(event_type, data, before)
-                    if event_type == "search" and batch.impressions is not None and IMPRESSIONS in self._fds:
+                    if event_type == "search" and IMPRESSIONS in self._fds:
+                        # Before the searches: a run killed in between leaves impressions ahead, never behind.
+                        if batch.impressions is None:
+                            raise ValueError("impressions.jsonl is open but the batch carries no impressions")
                         self._write_all(IMPRESSIONS, batch.impressions.span(first, last), before)
+                    self._write_all(event_type, data, before)
                 start[event_type] = last
         for event_type in EVENT_TYPES:
             self.written[event_type] += batch.counts[event_type]
@@ -420,6 +444,7 @@ class FilePublisher:
                         self._targets[event_type].replace(path)
                     except OSError as exc:
                         raise WriteFailed(path, exc, "; the run's new files end in .new") from None
+                self._remove_stale()
         finally:
             if self._own_lock:
                 self.lock.release()
@@ -439,6 +464,12 @@ class FilePublisher:
         for event_type, path in self.paths.items():
             with contextlib.suppress(OSError):
                 os.truncate(path, self._initial[event_type])
+
+    def _remove_stale(self) -> None:
+        for path in self._stale:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self._stale = []
 
     def _close_fds(self) -> None:
         for fd in self._fds.values():

@@ -24,6 +24,7 @@ from ..simulation.journeys import JOURNEY_DAYS, NIGHT_HOURS
 from ..simulation.population import DEVICE_GIVEN_PLATFORM, HABIT_LOYALTY
 from ..simulation.sessions import (
     DEVICE_SENSITIVITY,
+    HOTEL_STAR_FILTER_RATE,
     LEAD_PACKAGE_FACTOR,
     LEAD_SCALE,
     LEAD_SHAPE,
@@ -33,12 +34,13 @@ from ..simulation.sessions import (
     PHONE_NIGHTS_FACTOR,
     PHONE_PRODUCT_CONVERSION,
     PHONE_TRAVELERS,
+    PRODUCT_LOYALTY,
     SESSION_TIMEOUT_MS,
     SHORT_TRIP_CAR,
 )
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
 from .answer_key import KeyWritten, cut_back, file_sizes, key_entry
-from .files import IMPRESSIONS_FILE, FilePublisher, WriteFailed, write_atomically
+from .files import IMPRESSIONS, IMPRESSIONS_FILE, FilePublisher, WriteFailed, write_atomically
 from .items import ITEMS_FILE
 from .users import USERS_FILE
 
@@ -54,7 +56,7 @@ ANSWER_KEYS = {"users": USERS_FILE, "items": ITEMS_FILE}
 NOT_EVENT_SETTINGS = {
     "OUTPUT_DIR", "OVERWRITE", "QUIET", "OUTPUT", "REDIS_HOST", "REDIS_PORT", "REDIS_URL", "REDIS_PASSWORD",
     "REDIS_DB", "STREAM_PREFIX", "STREAM_MAXLEN", "REDIS_BUFFER_EVENTS", "REDIS_RETRY_SECONDS", "BATCH_RATE",
-    "EVENTS_PER_SECOND", "WINDOW_START", "WINDOW_END", "WINDOW_DAYS", "DURATION", "MODE", "WORKERS",
+    "EVENTS_PER_SECOND", "WINDOW_START", "WINDOW_END", "WINDOW_DAYS", "DURATION", "MODE", "WORKERS", "IMPRESSIONS",
 }  # fmt: skip
 
 
@@ -132,6 +134,29 @@ def _lines_after(path: Path, offset: int) -> int:
         return 0
 
 
+def _keep_lines(path: Path, offset: int, lines: int) -> None:
+    """Cut ``path`` after the first ``lines`` whole lines that follow byte ``offset`` (if it has more)."""
+    try:
+        with path.open("r+b") as handle:
+            handle.seek(offset)
+            end, left = offset, lines
+            while left:
+                block = handle.read(1 << 22)
+                if not block:
+                    return
+                found = block.count(b"\n")
+                if found < left:
+                    end, left = end + len(block), left - found
+                    continue
+                at = -1
+                for _ in range(left):
+                    at = block.index(b"\n", at + 1)
+                end, left = end + at + 1, 0
+            handle.truncate(end)
+    except FileNotFoundError:
+        return
+
+
 def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[str, Any] | None:
     """If a run was killed while appending (its ``running`` note is still in ``document``), list it under ``runs``.
 
@@ -156,6 +181,9 @@ def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[st
     if not isinstance(noted, dict):
         noted = {USERS_FILE: note.get("users_size")}  # the note of a version before items.jsonl
     cut_back(directory, {n: noted[n] for n in ANSWER_KEYS.values() if isinstance(noted.get(n), int)})
+    if isinstance(sizes.get(IMPRESSIONS), int):
+        # Impressions are written just before their searches: keep one line per search line the run left.
+        _keep_lines(directory / IMPRESSIONS_FILE, sizes[IMPRESSIONS], counts["search"])
     runs = list(document.get("runs", []))
     if sum(counts.values()):
         runs.append(entry)
@@ -265,6 +293,9 @@ def true_parameters(settings: Settings, model: SessionModel | None = None) -> di
             "session_timeout_minutes": SESSION_TIMEOUT_MS / 60_000,
             "anonymous_rate": settings.anonymous_rate,
             "habit_loyalty": HABIT_LOYALTY,
+            "favourite_product_draw": f"{PRODUCT_LOYALTY} of a logged-in user's new trips take their favourite "
+            "product (a hash of the user, by the product shares); the rest draw by the shares",
+            "hotel_star_filter_share_of_users": HOTEL_STAR_FILTER_RATE,
         },
         "users": {
             "base_users_before_window": settings.user_pool_size,

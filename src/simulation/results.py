@@ -44,7 +44,7 @@ BOOKING_SURVIVAL = 1.6
 # A booking: the click's chance grows for a cheaper price against the page and better quality
 # (the exponent bounded at +-offer_bound, so no user books again and again on price alone), and
 # for a trip that leaves soon (a near trip is a decided trip): times 1 + near_trip * exp(-days ahead / near_trip_days).
-BOOKING = {"price": 3.0, "quality": 0.5, "offer_bound": 2.0, "near_trip": 1.5, "near_trip_days": 10.0}
+BOOKING = {"price": 3.0, "quality": 0.5, "offer_bound": 2.0, "near_trip": 2.5, "near_trip_days": 10.0}
 
 
 def zero_result_share(settings: Settings) -> float:

@@ -16,7 +16,7 @@ import polars as pl
 from ..config import DEVICES, LATEST, PRODUCTS, Settings
 from ..reference import CURRENCY_RATE, WHOLE_UNITS, airports, destination_airports, great_circle_km
 from .catalogue import build_catalogue
-from .inventory import Inventory, fare_scale, result_numbers, route_km
+from .inventory import Inventory, fare_scale, hash_unit, result_numbers, route_km
 from .journeys import Journeys, Trip, booking_chance, booking_weights
 from .population import HABIT_LOYALTY, Site, draw_platform_device, pick
 from .results import BOOKING, Clicks, ResultModel, Searches, Shown, sensitivity
@@ -33,6 +33,7 @@ NEXT_PAGE_RATE = 0.05  # a later search asks for the next page of the one before
 REPHRASE_RATE = 0.25  # a later search uses another template for the same trip
 DATE_CHANGE_RATE = 0.30  # a later search moves the dates by one to three days
 HOTEL_STAR_FILTER_RATE = 0.15  # a hotel session without "5 star" still filters on 3 or 4 stars
+PRODUCT_LOYALTY = 0.5  # share of a logged-in user's trips that are of their favourite product
 
 # Lead time Gamma(k=0.8, theta=30) days (Airbnb, arXiv 2601.12175: mean 21-24 days), about
 # 10 days shorter on phones (MOBILE_LEAD_FACTOR), about twice as long for packages (Koddi 2014, Expedia Group).
@@ -276,7 +277,11 @@ class SessionModel:
         device = np.where(habitual, arrivals.device, device)
 
         # The trip: product, destination (seasonal), dates, party; a returning user may go on with theirs.
-        product = pick(self.product_cdf / self.product_cdf[-1], rng.random(n)).astype(np.int8)
+        product_cdf = self.product_cdf / self.product_cdf[-1]
+        product = pick(product_cdf, rng.random(n)).astype(np.int8)
+        # A logged-in user's favourite product (drawn by the same shares, a hash of the user): some trips take it.
+        favourite = pick(product_cdf, hash_unit(self.seed, 11, user)).astype(np.int8)
+        product = np.where(logged_in & (rng.random(n) < PRODUCT_LOYALTY), favourite, product).astype(np.int8)
         month = (start.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64) % 12).astype(np.int64)
         dest = self._destinations(rng, month, city)
         # Nobody flies under MIN_FLIGHT_KM: a trip that near is a hotel stay or a car rental.
@@ -350,6 +355,10 @@ class SessionModel:
         cheap = cat.template_cheap[template]
         # A traveller who filters hotels on 3 or 4 stars does so on every search of the session.
         session_stars = np.where(rng.random(n) < HOTEL_STAR_FILTER_RATE, rng.integers(3, 5, n), 0)
+        # A logged-in user filters (or not) the same way every time: a hash of the user, at the same rate.
+        user_stars = np.where(hash_unit(self.seed, 12, user) < HOTEL_STAR_FILTER_RATE,
+                              3 + (hash_unit(self.seed, 13, user) < 0.5), 0)  # fmt: skip
+        session_stars = np.where(logged_in, user_stars, session_stars)
         star_filter = np.where(cat.template_stars[template], 5, np.where(product[ss] == HOTEL, session_stars[ss], 0))
         # Next-page searches repeat the search before them, one page further.
         next_page = later & (rng.random(total) < NEXT_PAGE_RATE)
