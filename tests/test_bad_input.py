@@ -94,6 +94,7 @@ NUMBERS = {
     "PRICE_SENSITIVITY": ["-1", "11", "nan", "x"],
     "ATTRACTIVENESS_STRENGTH": ["-0.5", "6", "inf"],
     "MIN_FLIGHT_KM": ["-1", "2001", "nan", "x"],
+    "IMPRESSIONS": ["maybe", "2"],
     "EVENT_COUNT": ["0", "x", "10000000001"],
     "SEED": ["-1", "x", str(2**64)],
     "WINDOW_DAYS": ["0", "4000", "nan"],

@@ -19,7 +19,7 @@ from .catalogue import build_catalogue
 from .inventory import Inventory, fare_scale, hash_unit, result_numbers, route_km
 from .journeys import Journeys, Trip, booking_chance, booking_weights
 from .population import HABIT_LOYALTY, Site, draw_platform_device, pick
-from .results import BOOKING, Clicks, ResultModel, Searches, Shown, sensitivity
+from .results import BOOKING, Clicks, ResultModel, Searches, sensitivity
 from .tables import EventTables
 from .timing import MS_PER_DAY, MS_PER_HOUR, TimeModel, local_time
 
@@ -183,16 +183,17 @@ class SessionModel:
             self._destination_cdfs[key] = np.cumsum(weights) / weights.sum()
         return self._destination_cdfs[key]
 
-    def _impressions(self, asked: Searches, shown: Shown) -> np.ndarray:
-        """The result number of each search's item at each place of its page (-1 for none)."""
-        numbers = np.full(shown.items.shape, -1, dtype=np.int64)
+    def _result_numbers(self, product: np.ndarray, items: np.ndarray, origin: np.ndarray) -> np.ndarray:
+        """The n of ``<prefix>_<n>`` of each item (-1 for none); one product and origin airport per row of ``items``."""
+        numbers = np.full(items.shape, -1, dtype=np.int64)
         for p in range(len(PRODUCTS)):
-            rows = np.flatnonzero(asked.product == p)
-            items = shown.items[rows]
+            rows = np.flatnonzero(product == p)
+            chosen = items[rows]
             stock = self.inventory.products[p]
-            at = np.maximum(items, 0)
-            got = result_numbers(p, stock.destination[at], stock.number[at], asked.origin[rows][:, None])
-            numbers[rows] = np.where(items >= 0, got, -1)
+            at = np.maximum(chosen, 0)
+            where = origin[rows].reshape((-1,) + (1,) * (items.ndim - 1))
+            got = result_numbers(p, stock.destination[at], stock.number[at], where)
+            numbers[rows] = np.where(chosen >= 0, got, -1)
         return numbers
 
     def _offer_weight(self, clicks: Clicks, price_sensitivity: np.ndarray, lead_days: np.ndarray) -> np.ndarray:
@@ -403,17 +404,11 @@ class SessionModel:
         price = np.where(whole, np.round(price), price)
         c_product = asked.product[ci]
         provider = np.empty(nc, dtype=np.int16)
-        result_num = np.empty(nc, dtype=np.int64)
         for p in range(len(PRODUCTS)):
             rows = c_product == p
-            stock = self.inventory.products[p]
-            chosen = clicks.item[rows]
-            provider[rows] = stock.provider[chosen]
-            result_num[rows] = result_numbers(
-                p, stock.destination[chosen], stock.number[chosen], asked.origin[ci][rows]
-            )
-
-        impressions = self._impressions(asked, shown) if s.impressions else None
+            provider[rows] = self.inventory.products[p].provider[clicks.item[rows]]
+        result_num = self._result_numbers(c_product, clicks.item, asked.origin[ci])
+        impressions = self._result_numbers(asked.product, shown.items, asked.origin) if s.impressions else None
 
         # Conversions: at most one per session (it ends the session), none for a trip a later session goes on with.
         session_of_click = ss[ci]
