@@ -25,6 +25,7 @@ from .output.answer_key import KeyWritten, key_entry
 from .output.files import FolderLock, WriteFailed
 from .output.items import write_items
 from .output.manifest import ANSWER_KEYS, begin_run, check_new_run, record_run, run_record
+from .output.parquet import ParquetPublisher, jsonl_files, parquet_datasets
 from .output.users import write_users
 from .progress import Progress, thousands
 from .publishers import FilePublisher, Publisher, RedisPublisher, RedisUnavailable, StreamPublisher, redis_client
@@ -49,6 +50,8 @@ class GenerateResult:
     """The run in words: its window (batch) or its rate and length (continuous)."""
     files: dict[str, Path] = field(default_factory=dict)
     """The JSONL file of each event type, when the run wrote files."""
+    datasets: dict[str, Path] = field(default_factory=dict)
+    """The Parquet dataset (a folder partitioned by date) of each event type, when the run wrote Parquet."""
     manifest: Path | None = None
     users: Path | None = None
     """``users.jsonl``, the users' answer key (sign-up, churn, home, activity), when the run wrote files."""
@@ -89,6 +92,7 @@ class GenerateResult:
             "window_start": _iso(self.window_start),
             "window_end": _iso(self.window_end),
             "files": {t: str(p) for t, p in self.files.items()},
+            "datasets": {t: str(p) for t, p in self.datasets.items()},
             "manifest": str(self.manifest) if self.manifest else None,
             "users": str(self.users) if self.users else None,
             "items": str(self.items) if self.items else None,
@@ -182,12 +186,12 @@ def generate(
     """
     settings = settings_with(settings, overrides)
     say = log or (lambda message: None)
-    writes_files = settings.output in ("file", "both")
-    if settings.impressions and not writes_files:
+    writes_files = settings.writes_folder
+    if settings.impressions and not settings.writes_lines:
         settings = settings.model_copy(update={"impressions": False})  # nothing would write them
     if writes_files:
         check_output_dir(settings.output_dir, dir_name)
-    redis = connect_redis(settings) if settings.output in ("redis", "both") else None
+    redis = connect_redis(settings) if settings.writes_redis else None
     seed = settings.seed if settings.seed is not None else new_seed()
     live = settings.mode == "continuous"
     if live:
@@ -203,7 +207,9 @@ def generate(
     lock = FolderLock(settings.output_dir, dir_name) if writes_files else None
     publishers: list[Publisher] = []
     files: dict[str, Path] = {}
+    datasets: dict[str, Path] = {}
     file_publisher: FilePublisher | None = None
+    folder: list[FilePublisher | ParquetPublisher] = []  # the sinks writing into OUTPUT_DIR
     try:
         if lock is not None and not settings.overwrite:
             check_new_run(settings.output_dir, seed, dir_name)
@@ -214,7 +220,8 @@ def generate(
                 lock.release()
             return GenerateResult(seed, settings.mode, settings.output, dict.fromkeys(EVENT_TYPES, 0), 0.0, True,
                                   start, end, where, started=False)  # fmt: skip
-        if lock is not None:
+        replaces_parquet = settings.overwrite and not settings.writes_parquet
+        if lock is not None and settings.writes_lines:
             file_publisher = FilePublisher(
                 settings.output_dir,
                 overwrite=settings.overwrite,
@@ -222,12 +229,25 @@ def generate(
                 replace_at_end=not live,
                 name=dir_name,
                 impressions=settings.impressions,
+                stale=parquet_datasets(settings.output_dir) if replaces_parquet else [],
             )
             for event_type, removed in file_publisher.repaired.items():
                 say(f"repaired {file_publisher.paths[event_type]}: removed a partial last line ({removed} bytes)")
-            begin_run(file_publisher, settings, seed, window)
-            publishers.append(file_publisher)
+            folder.append(file_publisher)
             files = dict(file_publisher.paths)
+        if lock is not None and settings.writes_parquet:
+            stale = jsonl_files(settings.output_dir) if settings.overwrite and not settings.writes_lines else []
+            parquet = ParquetPublisher(
+                settings.output_dir,
+                overwrite=settings.overwrite,
+                compression=settings.parquet_compression,
+                stale=stale,
+            )
+            folder.append(parquet)
+            datasets = dict(parquet.paths)
+        if folder:
+            begin_run(folder, settings, seed, window)
+            publishers.extend(folder)
     except BaseException:
         if lock is not None:
             lock.release()
@@ -302,7 +322,7 @@ def generate(
         bar.close()
         for publisher in publishers:
             try:
-                if files_failed and isinstance(publisher, FilePublisher):
+                if files_failed and isinstance(publisher, FilePublisher | ParquetPublisher):
                     publisher.discard()
                 else:
                     publisher.close()
@@ -314,7 +334,7 @@ def generate(
         start, end = began, datetime.now(UTC)
     manifest = None
     keys: dict[str, KeyWritten] = {}
-    if lock is not None and file_publisher is not None:
+    if lock is not None and folder:
         span: dict[str, Any] = {"window_start": _iso(start), "window_end": _iso(end)}
         if live:
             span["rate"] = settings.events_per_second
@@ -322,7 +342,7 @@ def generate(
         entries: dict[str, dict[str, Any]] = {}
         try:
             # The answer keys before the manifest, so that the manifest (written last) says whether they are in them.
-            if not file_publisher.dropped:
+            if not any(p.dropped for p in folder):
                 writers: dict[str, Callable[[], KeyWritten | None]] = {
                     "users": lambda: write_users(
                         settings.output_dir,
@@ -346,7 +366,7 @@ def generate(
                             keys[key] = written
             interrupted = result.interrupted or bool(failure)
             record = run_record(settings, seed, result.counts, span, interrupted, special, entries, generator.model)
-            manifest = record_run(file_publisher, record, overwrite=settings.overwrite, answer_keys=list(keys.values()))
+            manifest = record_run(folder, record, overwrite=settings.overwrite, answer_keys=list(keys.values()))
         except WriteFailed as exc:
             failure = failure or str(exc)
         finally:
@@ -362,6 +382,7 @@ def generate(
         window_end=end,
         description=where,
         files=files,
+        datasets=datasets,
         manifest=manifest,
         users=keys["users"].path if "users" in keys else None,
         items=keys["items"].path if "items" in keys else None,

@@ -45,6 +45,7 @@ JOURNEY_STAGES = ("first", "middle", "later")
 # Names the original platform's scripts use, mapped to ours.
 MODE_ALIASES = {"once": "batch", "burst": "batch"}
 OUTPUT_ALIASES = {"console": "stdout"}
+OUTPUT_SINKS = ("file", "parquet", "redis")  # outputs that combine, in the order a combination is written
 
 # Which command-line flag sets which field, so errors can name what the user typed.
 FLAGS = {
@@ -290,8 +291,14 @@ class Settings(BaseSettings):
 
     # Run shape.
     mode: Literal["batch", "continuous"] = Field("batch", description="batch (aliases once, burst) or continuous.")
-    output: Literal["file", "redis", "stdout", "both"] = Field(
-        "file", description="file, redis, stdout (alias console) or both (file and redis)."
+    output: str = Field(
+        "file",
+        json_schema_extra={"allowed": "file, parquet, redis, stdout, both, or file,parquet,redis in any combination"},
+        description="file (JSONL), parquet, redis, stdout (alias console), both (file and redis), or a list such as "
+        "parquet,redis.",
+    )
+    parquet_compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = Field(
+        "zstd", description="Compression of the Parquet files (output parquet)."
     )
     event_count: int = Field(10_000, ge=1, le=MAX_EVENTS, description="Events in a batch run, over all types.")
     batch_rate: float | None = Field(
@@ -445,7 +452,19 @@ class Settings(BaseSettings):
     @field_validator("output", mode="before")
     @classmethod
     def _output_alias(cls, value: Any) -> Any:
-        return OUTPUT_ALIASES.get(str(value).lower(), str(value).lower()) if value is not None else value
+        if value is None:
+            return value
+        text = str(value).lower().strip()
+        text = OUTPUT_ALIASES.get(text, text)
+        if text == "stdout":
+            return text
+        names = {part.strip() for part in text.replace("+", ",").split(",")}
+        names = (names - {"both"}) | ({"file", "redis"} if "both" in names else set())
+        if "stdout" in names:
+            raise ValueError("stdout carries the events alone: it cannot be combined with other outputs")
+        if not names or not names <= set(OUTPUT_SINKS):
+            raise ValueError("must be file, parquet, redis, stdout, both, or file, parquet and redis joined by commas")
+        return "both" if names == {"file", "redis"} else ",".join(s for s in OUTPUT_SINKS if s in names)
 
     @field_validator("window_start", "window_end", mode="before")
     @classmethod
@@ -489,7 +508,37 @@ class Settings(BaseSettings):
                 )
         else:
             self._check_continuous()
+            if self.writes_parquet:
+                raise ValueError(
+                    "output: Parquet is written by batch runs (a file per date, complete when the date is); "
+                    "a continuous run writes file or redis"
+                )
         return self
+
+    @property
+    def sinks(self) -> frozenset[str]:
+        """Where the events go: some of file, parquet, redis, or stdout alone."""
+        return frozenset({"file", "redis"} if self.output == "both" else self.output.split(","))
+
+    @property
+    def writes_lines(self) -> bool:
+        """The run writes the three JSONL files."""
+        return "file" in self.sinks
+
+    @property
+    def writes_parquet(self) -> bool:
+        """The run writes the three Parquet datasets."""
+        return "parquet" in self.sinks
+
+    @property
+    def writes_redis(self) -> bool:
+        """The run adds the events to Redis streams."""
+        return "redis" in self.sinks
+
+    @property
+    def writes_folder(self) -> bool:
+        """The run writes into OUTPUT_DIR (files of lines or Parquet, with the manifest and answer keys)."""
+        return self.writes_lines or self.writes_parquet
 
     def _check_continuous(self) -> None:
         """A continuous run's rate must fit in memory, and its history (``--start``) be caught up in hours."""

@@ -42,13 +42,18 @@ def check_flags(settings: Settings, given: dict[str, Any]) -> list[str]:
                 " (drop it, or add --mode continuous; --count sets the length of a batch)"
             )
     warnings = []
-    if settings.output in ("stdout", "redis"):
+    if not settings.writes_folder:
         for field in FILES_ONLY:
             if field in given:
                 warnings.append(
                     f"{_shown(field, given[field])}: ignored, output {settings.output} writes no files"
-                    " (--output file or both writes them)"
+                    " (--output file, parquet or both writes them)"
                 )
+    elif "impressions" in given and not settings.writes_lines:
+        warnings.append(
+            f"{_shown('impressions', given['impressions'])}: ignored, impressions.jsonl goes beside the JSONL files"
+            f" and output {settings.output} writes none (add file: --output file,parquet)"
+        )
     return warnings
 
 

@@ -39,6 +39,7 @@ Examples:
   python -m src.main --mode continuous --rate 2000 --duration 60 --output both
   python -m src.main --config run.toml --summary-json   # settings from a file; summary as JSON
   python -m src.main --count 1000000 --impressions      # also each search's page, to fit click models
+  python -m src.main --count 20000000 --days 28 --output parquet   # Parquet datasets by date, for a warehouse
 \b
 Every setting can also be given as an environment variable, NAME or SEARCHFLOW_NAME
 (see README), or in a config file (--config or SEARCHFLOW_CONFIG): a flag wins over
@@ -72,6 +73,8 @@ def _summary(result: GenerateResult) -> str:
     ]
     if result.files:
         lines.append("files: " + ", ".join(str(p) for p in result.files.values()))
+    if result.datasets:
+        lines.append("parquet: " + ", ".join(f"{p}/" for p in result.datasets.values()))
     if result.redis is not None:
         lines.append(f"redis: {result.redis} streams {', '.join(result.streams)}")
     if result.manifest is not None:
@@ -114,7 +117,7 @@ def _generate(ctx: click.Context, flags: dict[str, Any]) -> int:
     if settings.output == "stdout" and (stdout_was_closed() or sys.stdout is None):
         raise SettingsError("--output=stdout: standard output is closed; give the run somewhere to write")
     dir_name = _name_of("output_dir", flags, "--output-dir", config)
-    if settings.output in ("file", "both"):
+    if settings.writes_folder:
         check_output_dir(settings.output_dir, dir_name)
     result = generate(
         settings,
@@ -178,10 +181,15 @@ def _generation_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--mode", metavar="MODE", help=f"batch (also: once, burst) or continuous. {_setting_hint('mode')}"
         ),
         click.option(
-            "--output", metavar="OUT", help=f"file, stdout (also: console), redis or both. {_setting_hint('output')}"
+            "--output",
+            metavar="OUT",
+            help="file (JSONL), parquet, redis, stdout (also: console), both (file and redis), or a list such as "
+            f"parquet,redis. {_setting_hint('output')}",
         ),
         click.option(
-            "--output-dir", metavar="DIR", help=f"Directory for the JSONL files. {_setting_hint('output_dir')}"
+            "--output-dir",
+            metavar="DIR",
+            help=f"Directory for the JSONL files and Parquet datasets. {_setting_hint('output_dir')}",
         ),
         click.option(
             "--seed",

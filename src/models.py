@@ -119,6 +119,11 @@ def file_name(event_type: str) -> str:
     return f"{event_type}_events.jsonl"
 
 
+def dataset_name(event_type: str) -> str:
+    """The Parquet dataset (a folder partitioned by ``date=``) an event type is written to."""
+    return f"{event_type}_events"
+
+
 def stream_names(prefix: str) -> dict[str, str]:
     """The Redis stream each event type is written to: ``<prefix>:<type>``."""
     return {event_type: f"{prefix}:{event_type}" for event_type in EVENT_TYPES}

@@ -21,6 +21,7 @@ from .generator import EventGenerator
 from .models import EVENT_TYPES
 from .output.batch import EncodedBatch
 from .output.encoding import Encoder
+from .output.parquet import ParquetPublisher
 from .publishers import Publisher
 from .simulation.tables import EventTables
 
@@ -65,11 +66,12 @@ def paced(batches: Iterator[EventTables], rate: float | None) -> Iterator[EventT
 
 
 def encoder_for(generator: EventGenerator, publishers: Sequence[Publisher]) -> Encoder:
-    """The encoder the publishers need: JSON lines, and XADD commands for those that send to Redis streams."""
+    """The encoder the publishers need: JSON lines, XADD commands for Redis streams, Arrow tables for Parquet."""
     names = [getattr(p, "stream_names", None) for p in publishers]
     streams = next((n for n in names if n), None)
-    lines = not all(names)
-    return Encoder(generator.catalogue, generator.cities, streams=streams, lines=lines)
+    parquet = [isinstance(p, ParquetPublisher) for p in publishers]
+    lines = not all(bool(n) or table for n, table in zip(names, parquet, strict=True))
+    return Encoder(generator.catalogue, generator.cities, streams=streams, lines=lines, parquet=any(parquet))
 
 
 def encoded(
@@ -113,7 +115,7 @@ def run_batch(
     with _flushed(publishers, result):
         if rate is None and workers > 1:
             # The workers encode their own shards' events; here their bytes are only merged in time order.
-            factory = partial(Encoder, streams=encoder.streams, lines=encoder.lines)
+            factory = partial(Encoder, streams=encoder.streams, lines=encoder.lines, parquet=encoder.arrow is not None)
             parts = generator.batch_encoded(count, start, end, workers, factory)
             ready: Iterator[EncodedBatch] = (EncodedBatch.merge(p) for p in parts)
         else:

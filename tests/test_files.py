@@ -135,7 +135,7 @@ class TestRepeatedRuns:
         settings = load_settings({"event_count": 5000, "seed": 21, "window_end": "2026-03-01", "output_dir": tmp_path})
         start, end = settings.window()
         publisher = FilePublisher(tmp_path)
-        begin_run(publisher, settings, 21, ("2026-02-22T00:00:00Z", "2026-03-01T00:00:00Z"))
+        begin_run([publisher], settings, 21, ("2026-02-22T00:00:00Z", "2026-03-01T00:00:00Z"))
         run_batch(EventGenerator(settings, 21), [publisher], 5000, start, end)
         publisher._close_fds()  # what SIGKILL leaves: lines, a "running" note, no manifest entry
         publisher.lock.release()
@@ -175,7 +175,7 @@ class TestRepeatedRuns:
         )
         start, end = settings.window()
         publisher = FilePublisher(tmp_path, impressions=True)
-        begin_run(publisher, settings, 21, ("2026-02-22T00:00:00Z", "2026-03-01T00:00:00Z"))
+        begin_run([publisher], settings, 21, ("2026-02-22T00:00:00Z", "2026-03-01T00:00:00Z"))
         run_batch(EventGenerator(settings, 21), [publisher], 3000, start, end)
         publisher._close_fds()
         publisher.lock.release()

@@ -68,6 +68,7 @@ class EncodedBatch:
     stamps: dict[str, np.ndarray]  # epoch milliseconds of each line
     xadds: dict[str, Lines] = field(default_factory=dict)  # each event as an XADD command, if asked
     impressions: Lines | None = None  # a line per search line, in its order (the items it showed), if asked
+    tables: dict[str, pa.Table] | None = None  # the events as typed Arrow tables (for Parquet), if asked
 
     def __len__(self) -> int:
         return sum(self.counts.values())
@@ -75,7 +76,8 @@ class EncodedBatch:
     def __reduce__(self) -> tuple[Any, ...]:
         # A memoryview does not pickle: a worker process sends the buffer (out of band with protocol 5).
         lines = {t: _buffer(v) for t, v in self.lines.items()}
-        return (_batch_from_bytes, (lines, self.offsets, self.counts, self.stamps, self.xadds, self.impressions))
+        rest = (self.offsets, self.counts, self.stamps, self.xadds, self.impressions, self.tables)
+        return (_batch_from_bytes, (lines, *rest))
 
     @classmethod
     def merge(cls, parts: list[tuple[EncodedBatch, dict[str, np.ndarray]]]) -> EncodedBatch:
@@ -89,6 +91,7 @@ class EncodedBatch:
             return parts[0][0]
         lines, offsets, stamps, xadds = {}, {}, {}, {}
         impressions = None
+        tables: dict[str, pa.Table] | None = {} if parts[0][0].tables is not None else None
         for event_type in EVENT_TYPES:
             times = np.concatenate([batch.stamps[event_type] for batch, _ in parts])
             tags = np.concatenate([tagged[event_type] for _, tagged in parts]).astype(np.int64)
@@ -107,8 +110,10 @@ class EncodedBatch:
                 if len(shown) != len(parts):
                     raise ValueError("some parts of a batch carry impressions and some do not")
                 impressions = Lines.gather(shown, order)
+            if tables is not None:
+                tables[event_type] = pa.concat_tables([b.tables[event_type] for b, _ in parts if b.tables]).take(order)
         counts = {event_type: len(stamps[event_type]) for event_type in EVENT_TYPES}
-        return cls(lines, offsets, counts, stamps, xadds, impressions)
+        return cls(lines, offsets, counts, stamps, xadds, impressions, tables)
 
     def line_list(self, event_type: str) -> list[bytes]:
         """The lines of one type as separate bytes (with their newline)."""

@@ -19,10 +19,9 @@ from ..config import DEVICES, PLATFORMS, PRODUCTS
 from ..reference import CURRENCIES, RESULT_PREFIX, CityTable
 from ..simulation.catalogue import Catalogue
 from ..simulation.tables import EventTables
+from .arrow import ArrowEncoder
+from .ascii import column, hex_chars, uuid_chars
 from .batch import EncodedBatch, Lines
-
-# Two lowercase hex digits for every byte value, as one uint16 each (in memory order).
-_HEX_PAIRS = np.frombuffer(b"".join(f"{b:02x}".encode() for b in range(256)), dtype=np.uint16)
 
 
 def _json(value: str | None) -> str:
@@ -34,27 +33,6 @@ def _json(value: str | None) -> str:
 def _escaped(values: list[str]) -> pl.Series:
     """Strings JSON-escaped but without their quotes, for splicing inside a JSON string."""
     return pl.Series([_json(v)[1:-1] for v in values], dtype=pl.String)
-
-
-def _hex(words: np.ndarray) -> np.ndarray:
-    """Lowercase hex digits of uint64 words, big-endian: an (n, 16) uint8 array of ASCII."""
-    raw = np.ascontiguousarray(words.astype(">u8")).view(np.uint8).reshape(len(words), 8)
-    return _HEX_PAIRS[raw].view(np.uint8).reshape(len(words), 16)
-
-
-def _column(rows: int, text: str) -> np.ndarray:
-    """The same ASCII text on every row, as an (n, len) view."""
-    return np.broadcast_to(np.frombuffer(text.encode(), dtype=np.uint8), (rows, len(text)))
-
-
-def _uuid_chars(hi: pl.Series, lo: pl.Series) -> np.ndarray:
-    """Version-4 UUIDs as (n, 36) ASCII from two columns of random 64-bit words (version and variant set here)."""
-    hi_hex = _hex((hi.to_numpy() & np.uint64(0xFFFFFFFFFFFF0FFF)) | np.uint64(0x4000))
-    lo_hex = _hex((lo.to_numpy() & np.uint64(0x3FFFFFFFFFFFFFFF)) | np.uint64(0x8000000000000000))
-    dash = _column(len(hi), "-")
-    return np.hstack(
-        [hi_hex[:, :8], dash, hi_hex[:, 8:12], dash, hi_hex[:, 12:], dash, lo_hex[:, :4], dash, lo_hex[:, 4:]]
-    )
 
 
 def _date_values(name: str, days: pl.Series) -> pl.Series:
@@ -85,19 +63,19 @@ def _timestamp_chars(ts: pl.Series) -> np.ndarray:
               millis // 100, millis // 10 % 10, millis % 10]  # fmt: skip
     d = np.stack(digits, axis=1).astype(np.uint8) + ord("0")
     n = len(ms)
-    t, colon, dot, z = (_column(n, c) for c in "T:.Z")
+    t, colon, dot, z = (column(n, c) for c in "T:.Z")
     return np.hstack([date_chars, t, d[:, 0:2], colon, d[:, 2:4], colon, d[:, 4:6], dot, d[:, 6:], z])
 
 
 def _fixed(name: str, parts: list[str | np.ndarray], rows: int) -> pl.Series:
     """A string Series of rows that all have the same width: literal text and (n, w) ASCII blocks side by side."""
-    chars = np.ascontiguousarray(np.hstack([_column(rows, p) if isinstance(p, str) else p for p in parts]))
+    chars = np.ascontiguousarray(np.hstack([column(rows, p) if isinstance(p, str) else p for p in parts]))
     return pl.Series(name, chars.view(f"S{chars.shape[1]}").ravel()).cast(pl.String)
 
 
 def uuid_series(name: str, hi: pl.Series, lo: pl.Series) -> pl.Series:
     """Version-4 UUID text from two columns of random 64-bit words."""
-    return _fixed(name, [_uuid_chars(hi, lo)], len(hi))
+    return _fixed(name, [uuid_chars(hi, lo)], len(hi))
 
 
 # In each XADD command, what comes between the line and its event_id (a line cannot hold a raw CRLF).
@@ -130,15 +108,22 @@ class Encoder:
     """Encodes event tables into JSONL bytes for one run's catalogue and city table."""
 
     def __init__(
-        self, catalogue: Catalogue, cities: CityTable, streams: Mapping[str, str] | None = None, lines: bool = True
+        self,
+        catalogue: Catalogue,
+        cities: CityTable,
+        streams: Mapping[str, str] | None = None,
+        lines: bool = True,
+        parquet: bool = False,
     ) -> None:
         """Render every fixed piece of text once: cities, channels, templates, providers.
 
         With ``streams`` (the Redis stream of each event type) every batch is also encoded as
-        XADD commands; without ``lines`` (Redis the only output) it is encoded only so.
+        XADD commands; with ``parquet``, also as typed Arrow tables; without ``lines`` it is
+        encoded only so (no JSON lines when neither Redis nor files of lines need them).
         """
         self.streams = dict(streams) if streams else None
-        self.lines = lines or not streams
+        self.lines = lines or (not streams and not parquet)
+        self.arrow = ArrowEncoder(catalogue, cities) if parquet else None
         names, countries = cities.name.to_list(), cities.country.to_list()
         self.geo = pl.Series(
             [f'"geo":{{"country":{_json(c)},"city":{_json(n)}}}' for c, n in zip(countries, names, strict=True)]
@@ -169,7 +154,7 @@ class Encoder:
             return Lines.empty(), (Lines.empty() if self.streams else None)
         columns, pieces = getattr(self, f"_{event_type}")(table)
         rows = table.height
-        ids = _uuid_chars(table["id_hi"], table["id_lo"])
+        ids = uuid_chars(table["id_hi"], table["id_lo"])
         # The start of every line has a fixed width: built as one block of bytes, not piece by piece.
         head: list[str | np.ndarray] = [
             '{"event_id":"',
@@ -178,7 +163,7 @@ class Encoder:
             _timestamp_chars(table["ts"]),
             '","user_id":',
         ]
-        session: list[str | np.ndarray] = [',"session_id":"sess_', _hex(table["session"].to_numpy()), '",']
+        session: list[str | np.ndarray] = [',"session_id":"sess_', hex_chars(table["session"].to_numpy()), '",']
         common = [
             pl.col("f_head"),
             _nullable(pl.format('"user_{}"', pl.col("user")), pl.col("user") >= 0),
@@ -206,7 +191,9 @@ class Encoder:
 
     def encode_all(self, tables: EventTables) -> EncodedBatch:
         """JSON lines per event type, with counts and times for the publishers."""
-        encoded = {event_type: self.encode(event_type, table) for event_type, table in tables.items()}
+        nothing = (Lines.empty(), None)
+        json = self.lines or self.streams
+        encoded = {t: self.encode(t, table) if json else nothing for t, table in tables.items()}
         shows = "shown" in tables.search.columns and self.lines
         return EncodedBatch(
             lines={event_type: lines.data for event_type, (lines, _) in encoded.items()},
@@ -215,6 +202,7 @@ class Encoder:
             stamps={event_type: table["ts"].to_numpy() for event_type, table in tables.items()},
             xadds={event_type: xadds for event_type, (_, xadds) in encoded.items() if xadds is not None},
             impressions=self.impressions(tables.search) if shows else None,
+            tables=self.arrow(tables) if self.arrow else None,
         )
 
     def impressions(self, search: pl.DataFrame) -> Lines:
@@ -234,7 +222,7 @@ class Encoder:
             )
             for n in number
         ]
-        head = _fixed("f_head", ['{"search_event_id":"', _uuid_chars(search["id_hi"], search["id_lo"]),
+        head = _fixed("f_head", ['{"search_event_id":"', uuid_chars(search["id_hi"], search["id_lo"]),
                                  '","result_ids":['], search.height)  # fmt: skip
         frame = pl.DataFrame([head, prefix, search["shown"]])
         line = pl.concat_str([pl.col("f_head"), pl.concat_str(ids, separator=",", ignore_nulls=True), pl.lit("]}\n")])

@@ -14,6 +14,7 @@ import errno
 import fcntl
 import math
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import BinaryIO, NoReturn
@@ -180,6 +181,16 @@ class NotARegularFile(OSError):
         super().__init__(errno.EINVAL, f"it is {kind}, not a regular file", str(path))
 
 
+def remove_all(paths: list[Path]) -> None:
+    """Remove files and whole folders; those already gone are no error."""
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
 def _write_temporary(path: Path, data: bytes) -> Path:
     """Write ``data`` to a new temporary file beside ``path`` (refusing a ``path`` that is not a regular file)."""
     kind = not_a_regular_file(path)
@@ -297,11 +308,13 @@ class FilePublisher:
         replace_at_end: bool = True,
         name: str = "OUTPUT_DIR",
         impressions: bool = False,
+        stale: list[Path] | None = None,
     ) -> None:
         """Take the folder's lock (unless ``lock`` is given, held by the caller) and open the three files.
 
         With ``impressions``, also ``impressions.jsonl``: each batch's impression lines, written
-        and cut back with its search lines.
+        and cut back with its search lines. ``stale`` are files or folders an overwrite removes
+        with the old files (an earlier run's Parquet datasets, when this one writes none).
         """
         self._own_lock = lock is None
         self.directory = directory
@@ -313,6 +326,7 @@ class FilePublisher:
             self.paths[IMPRESSIONS] = impressions_path
         # An overwrite without impressions leaves none of the old run's: they would join its searches' ids.
         self._stale = [impressions_path] if overwrite and not impressions else []
+        self._stale += stale or []
         self.repaired: dict[str, int] = {}
         self.written = dict.fromkeys(EVENT_TYPES, 0)
         self.staged = overwrite and replace_at_end
@@ -466,9 +480,7 @@ class FilePublisher:
                 os.truncate(path, self._initial[event_type])
 
     def _remove_stale(self) -> None:
-        for path in self._stale:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        remove_all(self._stale)
         self._stale = []
 
     def _close_fds(self) -> None:

@@ -11,12 +11,12 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, SettingsError, redis_address
-from ..models import EVENT_TYPES, file_name
+from ..models import EVENT_TYPES, dataset_name, file_name
 from ..reference import CHANNELS, airports
 from ..simulation import calendar, inventory, results
 from ..simulation import users as lifecycle
@@ -40,8 +40,9 @@ from ..simulation.sessions import (
 )
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
 from .answer_key import KeyWritten, cut_back, file_sizes, key_entry
-from .files import IMPRESSIONS, IMPRESSIONS_FILE, FilePublisher, WriteFailed, write_atomically
+from .files import IMPRESSIONS, IMPRESSIONS_FILE, WriteFailed, write_atomically
 from .items import ITEMS_FILE
+from .parquet import PARQUET_RUN, rows_in, run_files
 from .users import USERS_FILE
 
 if TYPE_CHECKING:
@@ -57,7 +58,23 @@ NOT_EVENT_SETTINGS = {
     "OUTPUT_DIR", "OVERWRITE", "QUIET", "OUTPUT", "REDIS_HOST", "REDIS_PORT", "REDIS_URL", "REDIS_PASSWORD",
     "REDIS_DB", "STREAM_PREFIX", "STREAM_MAXLEN", "REDIS_BUFFER_EVENTS", "REDIS_RETRY_SECONDS", "BATCH_RATE",
     "EVENTS_PER_SECOND", "WINDOW_START", "WINDOW_END", "WINDOW_DAYS", "DURATION", "MODE", "WORKERS", "IMPRESSIONS",
+    "PARQUET_COMPRESSION",
 }  # fmt: skip
+
+
+class FolderPublisher(Protocol):
+    """What the manifest needs of a sink writing into the output folder (JSONL files or Parquet datasets)."""
+
+    directory: Path
+    overwrite: bool
+    dropped: bool
+
+    @property
+    def sizes_at_start(self) -> dict[str, Any]:
+        """What to note before the run so a killed run's share can be counted."""
+
+    def undo(self) -> None:
+        """Take this run's output out of the folder again."""
 
 
 RUNNING = "running"  # in manifest.json while a run appends: seed, window and the files' sizes before it
@@ -171,6 +188,9 @@ def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[st
         return None
     sizes = note.get("sizes", {})
     counts = {t: _lines_after(directory / file_name(t), int(sizes.get(t, 0))) for t in EVENT_TYPES}
+    if isinstance(sizes.get(PARQUET_RUN), str) and not any(t in sizes for t in EVENT_TYPES):
+        # Parquet only: the run's complete files (by its tag) are what it left; its unfinished ones were never named.
+        counts = rows_in(run_files(directory, sizes[PARQUET_RUN]))
     keys = ("seed", "mode", "window_start", "window_end", "settings_digest")
     entry = {**{k: note[k] for k in keys if k in note}, "written_at": note.get("started_at"), "counts": counts}
     entry.update(interrupted=True, killed=True)
@@ -194,16 +214,20 @@ def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[st
     return entry if sum(counts.values()) else None
 
 
-def begin_run(publisher: FilePublisher, settings: Settings, seed: int, window: tuple[str, str] | None) -> None:
+def begin_run(
+    publishers: Sequence[FolderPublisher], settings: Settings, seed: int, window: tuple[str, str] | None
+) -> None:
     """Note in the manifest that a run starts appending: its seed, window and the files' sizes before it.
 
     A run killed before it writes its manifest is then listed by the next run (see
     :func:`account_for_killed_run`). An ``--overwrite`` run notes nothing: killed, a batch
     run leaves the old files. Raises WriteFailed when the note cannot be written (nothing is written then).
     """
+    publisher = publishers[0]
     if publisher.overwrite:
         return
     path = publisher.directory / MANIFEST
+    sizes = {k: v for p in publishers for k, v in p.sizes_at_start.items()}
     try:
         document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"runs": []}
         document[RUNNING] = {
@@ -212,7 +236,7 @@ def begin_run(publisher: FilePublisher, settings: Settings, seed: int, window: t
             **({"window_start": window[0], "window_end": window[1]} if window else {}),
             "settings_digest": settings_digest(settings_record(settings)),
             "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "sizes": publisher.sizes_at_start,
+            "sizes": sizes,
             "answer_key_sizes": file_sizes(publisher.directory, tuple(ANSWER_KEYS.values())),
         }
         write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
@@ -407,9 +431,12 @@ def run_record(
     ``model`` is the run's session model, for the parameters that depend on its markets.
     """
     parameters = true_parameters(settings, model)
-    files = {t: file_name(t) for t in EVENT_TYPES}
-    if settings.impressions:
+    files: dict[str, str] = {t: file_name(t) for t in EVENT_TYPES} if settings.writes_lines else {}
+    if settings.impressions and settings.writes_lines:
         files["impressions"] = IMPRESSIONS_FILE
+    datasets = {t: f"{dataset_name(t)}/date=YYYY-MM-DD/*.parquet" for t in EVENT_TYPES}
+    parquet = {"datasets": datasets, "partitioned_by": "date of the event in UTC"}
+    parquet["compression"] = settings.parquet_compression
     parameters["calendar"]["special_days"] = special_days or []
     given = answer_keys or {}
     return {
@@ -422,6 +449,7 @@ def run_record(
         "interrupted": interrupted,
         **{key: given.get(key) or key_entry(name, None) for key, name in ANSWER_KEYS.items()},
         "files": files,
+        **({"parquet": parquet} if settings.writes_parquet else {}),
         "settings": settings_record(settings),
         "parameters": parameters,
     }
@@ -459,7 +487,10 @@ def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> 
 
 
 def record_run(
-    publisher: FilePublisher, record: dict[str, Any], overwrite: bool, answer_keys: Sequence[KeyWritten] = ()
+    publishers: Sequence[FolderPublisher],
+    record: dict[str, Any],
+    overwrite: bool,
+    answer_keys: Sequence[KeyWritten] = (),
 ) -> Path | None:
     """Write the manifest for what a run left in ``publisher``'s files (after closing it); its path.
 
@@ -469,11 +500,12 @@ def record_run(
     ``items.jsonl``), and WriteFailed raised (an overwrite's stale manifest is removed), so a
     manifest never says something other than what the files hold.
     """
-    if publisher.dropped:
+    if any(p.dropped for p in publishers):
         return None
-    path = publisher.directory / MANIFEST
+    directory = publishers[0].directory
+    path = directory / MANIFEST
     try:
-        return write_manifest(publisher.directory, record, overwrite=overwrite)
+        return write_manifest(directory, record, overwrite=overwrite)
     except OSError as exc:
         if overwrite:  # the old files are gone (renamed over, or emptied by a live run): so must their manifest be
             try:
@@ -482,7 +514,8 @@ def record_run(
             except OSError:
                 note = f"; the files hold this run's events, {MANIFEST} an earlier run's"
         else:
-            publisher.undo()
+            for publisher in publishers:
+                publisher.undo()
             for written in answer_keys:
                 written.undo()
             note = "; this run's lines were taken out of the files again"

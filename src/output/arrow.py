@@ -1,0 +1,224 @@
+"""Turn column tables into typed Arrow tables, for Parquet: codes become values, nothing goes through JSON.
+
+The Arrow schema of each event type is derived from its model in ``models.py``: the same
+fields in the same order, ``geo`` and ``filters`` as structs, the timestamp as a UTC
+timestamp, money as a two-decimal ``decimal128(18, 2)`` (exact, as in the JSON text),
+dates as ``date32`` and whole numbers as ``int32``. Strings that come from a fixed list
+(enums, countries, cities, channels, providers, destinations, currencies) are
+dictionary-encoded: built from the codes without copying text, and read back by SQL
+engines as plain strings. The values are those of the JSON lines, field for field.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from datetime import date
+from functools import cache
+from typing import Any, Literal, get_args, get_origin
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from pydantic import BaseModel
+
+from ..config import DEVICES, PLATFORMS, PRODUCTS
+from ..models import EVENT_MODELS, EVENT_TYPES
+from ..reference import CURRENCIES, RESULT_PREFIX, CityTable
+from ..simulation.catalogue import Catalogue
+from ..simulation.tables import EventTables
+from .ascii import column, hex_chars, uuid_chars
+
+MONEY = pa.decimal128(18, 2)  # 18 digits fit a 64-bit integer: warehouses store them as such
+TIMESTAMP = pa.timestamp("us", tz="UTC")  # Spark's and Snowflake's own precision; the values are whole milliseconds
+DICTIONARY = pa.dictionary(pa.int32(), pa.string())
+# Fields whose text is drawn from a fixed table by code: dictionary-encoded like the enums (Literal fields).
+CODED = {"country", "city", "utm_source", "utm_medium", "utm_campaign", "result_provider", "result_destination",
+         "currency", "provider"}  # fmt: skip
+_MONEY_NAMES = {"max_price", "result_price", "booking_value", "commission"}
+
+
+def _arrow_type(name: str, annotation: Any) -> tuple[pa.DataType, bool]:
+    """The Arrow type of one model field and whether it may be null."""
+    nullable = False
+    if get_origin(annotation) is typing.Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        nullable, annotation = len(args) < len(get_args(annotation)), args[0]
+    if get_origin(annotation) is Literal or name in CODED:
+        return DICTIONARY, nullable
+    if name == "timestamp":
+        return TIMESTAMP, nullable
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return pa.struct(_fields(annotation)), nullable
+    if name in _MONEY_NAMES:
+        return MONEY, nullable
+    simple = {str: pa.string(), int: pa.int32(), float: pa.float64(), date: pa.date32()}
+    return simple[annotation], nullable
+
+
+def _fields(model: type[BaseModel]) -> list[pa.Field]:
+    fields = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation if not info.metadata else typing.Annotated[info.annotation, *info.metadata]
+        arrow_type, nullable = _arrow_type(name, annotation)
+        fields.append(pa.field(name, arrow_type, nullable=nullable))
+    return fields
+
+
+@cache
+def arrow_schema(event_type: str) -> pa.Schema:
+    """The Arrow schema of one event type, field for field from its model."""
+    return pa.schema(_fields(EVENT_MODELS[event_type]))
+
+
+def _text(chars: np.ndarray) -> pa.Array:
+    """Rows of fixed-width ASCII, an (n, w) uint8 array, as a string array sharing no Python objects."""
+    rows, width = chars.shape
+    offsets = np.arange(rows + 1, dtype=np.int32) * width
+    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars)))
+
+
+def _strings(series: pl.Series) -> pa.Array:
+    return series.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(pa.string())
+
+
+def _coded(codes: np.ndarray, values: pa.Array, valid: np.ndarray | None = None) -> pa.DictionaryArray:
+    """Codes into ``values`` as a dictionary array (null where ``valid`` is False)."""
+    indices = pa.array(codes.astype(np.int32), mask=None if valid is None else ~valid)
+    return pa.DictionaryArray.from_arrays(indices, values)
+
+
+def _money(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """Amounts as the JSON writes them (rounded to cents), exact decimals: the cents, as 128-bit integers."""
+    rounded = pl.Series(values).round(2).to_numpy()
+    cents = np.rint(np.where(np.isnan(rounded), 0.0, rounded) * 100).astype(np.int64)
+    words = np.zeros((len(cents), 2), dtype=np.int64)
+    words[:, 0], words[:, 1] = cents, cents >> 63  # little-endian two's complement
+    mask = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(MONEY, len(cents), [mask, pa.py_buffer(words)], null_count=-1)
+
+
+def _int32(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    return pa.array(values.astype(np.int32), mask=None if valid is None else ~valid)
+
+
+class ArrowEncoder:
+    """Builds the Arrow table of each event type from column tables, for one run's catalogue and cities."""
+
+    def __init__(self, catalogue: Catalogue, cities: CityTable) -> None:
+        """Hold every fixed list of text once, as Arrow arrays the codes index."""
+        self.city_names = pa.array(cities.name.to_list(), pa.string())
+        countries = sorted(set(cities.country.to_list()))
+        self.countries = pa.array(countries, pa.string())
+        self.city_country = np.searchsorted(np.array(countries), np.array(cities.country.to_list()))
+        self.utm: list[tuple[pa.Array, np.ndarray]] = []
+        for part in range(3):
+            values = sorted({str(u[part]) for u in catalogue.utm if u[part] is not None})
+            codes = np.array([values.index(str(u[part])) if u[part] is not None else -1 for u in catalogue.utm])
+            self.utm.append((pa.array(values, pa.string()), codes))
+        self.templates = pl.Series(list(catalogue.templates), dtype=pl.String)
+        self.destinations = pa.array(list(catalogue.destination_names), pa.string())
+        self.destination_text = pl.Series(list(catalogue.destination_names), dtype=pl.String)
+        self.origin_text = cities.name
+        self.providers = pa.array(list(catalogue.providers), pa.string())
+        self.products = pa.array(list(PRODUCTS), pa.string())
+        self.prefixes = pl.Series([RESULT_PREFIX[p] for p in PRODUCTS])
+        self.currencies = pa.array(list(CURRENCIES), pa.string())
+        self.platforms = pa.array(list(PLATFORMS), pa.string())
+        self.devices = pa.array(list(DEVICES), pa.string())
+        self.event_types = {t: pa.array([t], pa.string()) for t in EVENT_TYPES}
+
+    def __call__(self, tables: EventTables) -> dict[str, pa.Table]:
+        """The Arrow table of every event type, rows in the order of ``tables``."""
+        return {event_type: self.table(event_type, table) for event_type, table in tables.items()}
+
+    def table(self, event_type: str, t: pl.DataFrame) -> pa.Table:
+        """One event type's rows as an Arrow table of its schema."""
+        rows = t.height
+        user_id = t.select(pl.when(pl.col("user") >= 0).then(pl.format("user_{}", pl.col("user")))).to_series()
+        common = {
+            "event_id": _text(uuid_chars(t["id_hi"], t["id_lo"])),
+            "event_type": _coded(np.zeros(rows, dtype=np.int32), self.event_types[event_type]),
+            "timestamp": pa.array(t["ts"].to_numpy() * 1000, pa.int64()).view(TIMESTAMP),
+            "user_id": _strings(user_id),
+            "session_id": _text(np.hstack([column(rows, "sess_"), hex_chars(t["session"].to_numpy())])),
+        }
+        columns = {**common, **getattr(self, f"_{event_type}")(t)}
+        schema = arrow_schema(event_type)
+        return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
+
+    def _search(self, t: pl.DataFrame) -> dict[str, pa.Array]:
+        query = (
+            pl.DataFrame(
+                [
+                    self.templates.gather(t["template"].cast(pl.Int64)).alias("template"),
+                    self.destination_text.gather(t["dest"].cast(pl.Int64)).alias("dest"),
+                    self.origin_text.gather(t["origin"].cast(pl.Int64)).alias("origin"),
+                ]
+            )
+            .select(
+                pl.col("template")
+                .str.replace("{dest}", pl.col("dest"), literal=True)
+                .str.replace("{origin}", pl.col("origin"), literal=True)
+            )
+            .to_series()
+        )
+        city = t["city"].to_numpy()
+        geo_type = arrow_schema("search").field("geo").type
+        geo = pa.StructArray.from_arrays(
+            [_coded(self.city_country[city], self.countries), _coded(city, self.city_names)],
+            fields=list(geo_type),
+        )
+        utm = t["utm"].to_numpy()
+        end_day, max_price, stars = t["end_day"].to_numpy(), t["max_price"].to_numpy(), t["min_stars"].to_numpy()
+        filters_type = arrow_schema("search").field("filters").type
+        filters = pa.StructArray.from_arrays(
+            [
+                pa.array(t["start_day"].to_numpy().astype(np.int32), pa.int32()).view(pa.date32()),
+                pa.array(end_day.astype(np.int32), pa.int32(), mask=end_day < 0).view(pa.date32()),
+                _int32(t["travelers"].to_numpy()),
+                _money(max_price, ~np.isnan(max_price)),
+                _int32(stars, stars > 0),
+            ],
+            fields=list(filters_type),
+        )
+        columns: dict[str, pa.Array] = {
+            "query": _strings(query),
+            "results_count": _int32(t["results"].to_numpy()),
+            "page": _int32(t["page"].to_numpy()),
+            "platform": _coded(t["platform"].to_numpy(), self.platforms),
+            "device_type": _coded(t["device"].to_numpy(), self.devices),
+            "geo": geo,
+            "filters": filters,
+        }
+        for name, (values, codes) in zip(("utm_source", "utm_medium", "utm_campaign"), self.utm, strict=True):
+            code = codes[utm]
+            columns[name] = _coded(np.maximum(code, 0), values, code >= 0)
+        return columns
+
+    def _click(self, t: pl.DataFrame) -> dict[str, pa.Array]:
+        product = t["product"].cast(pl.Int64)
+        result_id = pl.DataFrame([self.prefixes.gather(product).alias("prefix"), t["result_num"]]).select(
+            pl.concat_str([pl.col("prefix"), pl.lit("_"), pl.col("result_num").cast(pl.String)])
+        )
+        return {
+            "search_event_id": _text(uuid_chars(t["search_hi"], t["search_lo"])),
+            "result_position": _int32(t["position"].to_numpy()),
+            "result_id": _strings(result_id.to_series()),
+            "result_type": _coded(product.to_numpy(), self.products),
+            "result_price": _money(t["price"].to_numpy()),
+            "result_provider": _coded(t["provider"].to_numpy(), self.providers),
+            "result_destination": _coded(t["dest"].to_numpy(), self.destinations),
+        }
+
+    def _conversion(self, t: pl.DataFrame) -> dict[str, pa.Array]:
+        return {
+            "click_event_id": _text(uuid_chars(t["click_hi"], t["click_lo"])),
+            "booking_value": _money(t["value"].to_numpy()),
+            "commission": _money(t["commission"].to_numpy()),
+            "currency": _coded(t["currency"].to_numpy(), self.currencies),
+            "product_type": _coded(t["product"].to_numpy(), self.products),
+            "provider": _coded(t["provider"].to_numpy(), self.providers),
+        }
