@@ -1,4 +1,4 @@
-"""Benchmark batch generation to JSONL: median events/s over several runs, and peak memory of all processes.
+"""Benchmark batch generation to JSONL or Parquet: median events/s over several runs, and peak memory.
 
 Each run is a fresh `python -m src.main` process writing COUNT events into a temporary
 directory. Events/s is the whole process's: COUNT over the wall time from start to exit
@@ -9,6 +9,10 @@ the largest sum, over the run's process and its workers, of their proportional s
     python scripts/bench.py                          # 1,000,000 events, 5 runs, default workers
     python scripts/bench.py --workers 1              # the same in one process
     python scripts/bench.py --count 100000000 --runs 1
+    python scripts/bench.py --formats file,parquet   # JSONL and Parquet side by side, runs alternating
+
+With several formats, the runs alternate (JSONL, Parquet, JSONL, ...) so that drifts in the
+machine's speed fall on both alike; the output bytes on disk are printed too.
 """
 
 from __future__ import annotations
@@ -50,10 +54,17 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
-def run_once(count: int, directory: Path, workers: int | None) -> tuple[float, float]:
+def _bytes(directory: Path) -> int:
+    names = ("search_events", "click_events", "conversion_events")
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file() and p.name.split(".")[0] in names) + sum(
+        p.stat().st_size for p in directory.rglob("*.parquet")
+    )
+
+
+def run_once(count: int, directory: Path, workers: int | None, output: str = "file") -> tuple[float, float]:
     """Run the generator once; return its events/s and the peak PSS of its processes in MB."""
     command = [sys.executable, "-m", "src.main", "--count", str(count), "--seed", "1", "--overwrite",
-               "--end", "2026-03-02", "--output-dir", str(directory), "-q"]  # fmt: skip
+               "--end", "2026-03-02", "--output-dir", str(directory), "--output", output, "-q"]  # fmt: skip
     if workers:
         command += ["--workers", str(workers)]
     began = time.monotonic()
@@ -80,19 +91,29 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=None, help="--workers of each run (default: the machine's)")
+    parser.add_argument("--formats", default="file", help="outputs to compare, e.g. file,parquet (default: file)")
     args = parser.parse_args()
-    rates, peaks = [], []
+    formats = args.formats.split(",")
+    rates: dict[str, list[float]] = {f: [] for f in formats}
+    peaks: dict[str, list[float]] = {f: [] for f in formats}
+    sizes: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
-            rate, peak = run_once(args.count, Path(tmp), args.workers)
-            rates.append(rate)
-            peaks.append(peak)
-            print(f"run {i + 1}: {rate:,.0f} events/s, peak PSS {peak:,.0f} MB", flush=True)
+            for output in formats:
+                directory = Path(tmp) / output
+                rate, peak = run_once(args.count, directory, args.workers, output)
+                rates[output].append(rate)
+                peaks[output].append(peak)
+                sizes[output] = _bytes(directory)
+                print(f"run {i + 1} {output}: {rate:,.0f} events/s, peak PSS {peak:,.0f} MB", flush=True)
     workers = args.workers or "default"
-    print(
-        f"batch to JSONL: {args.count:,} events, {args.runs} runs, {os.cpu_count()} cores, workers {workers}: "
-        f"median {statistics.median(rates):,.0f} events/s (whole process), peak PSS {max(peaks):,.0f} MB"
-    )
+    for output in formats:
+        name = {"file": "JSONL", "parquet": "Parquet"}.get(output, output)
+        print(
+            f"batch to {name}: {args.count:,} events, {args.runs} runs, {os.cpu_count()} cores, workers {workers}: "
+            f"median {statistics.median(rates[output]):,.0f} events/s (whole process), "
+            f"peak PSS {max(peaks[output]):,.0f} MB, {sizes[output] / 1e6:,.1f} MB of events on disk"
+        )
 
 
 if __name__ == "__main__":

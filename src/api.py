@@ -332,6 +332,9 @@ def generate(
                 reader_gone = True
     if live:
         start, end = began, datetime.now(UTC)
+    parquet_only = [p for p in folder if isinstance(p, ParquetPublisher) and not settings.writes_lines]
+    if parquet_only:
+        result.counts = parquet_only[0].complete_rows()  # what the files hold, also after a failed write
     manifest = None
     keys: dict[str, KeyWritten] = {}
     if lock is not None and folder:

@@ -247,7 +247,7 @@ class Settings(BaseSettings):
     output_dir: Path = Field(
         Path("/data/raw"),
         json_schema_extra={"allowed": "writable directory"},
-        description="Directory for the JSONL output files.",
+        description="Directory for the output: JSONL files or Parquet datasets, with manifest.json.",
     )
     events_per_second: float = Field(
         10.0,

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from src.models import EVENT_TYPES, file_name
@@ -134,6 +135,20 @@ class TestFullDisk:
                 manifest = json.loads((disk / "manifest.json").read_text())
                 assert {t: len(v) for t, v in events.items()} == manifest["totals_in_files"]
                 assert _integrity(events)["dangling_clicks"] == 0
+
+    def test_a_full_disk_under_parquet_leaves_complete_files_and_a_true_manifest(self, tmp_path: Path) -> None:
+        """Parquet on a 3 MB tmpfs: exit 1, one line naming the file; every file reads whole; a true manifest."""
+        with _tmpfs(tmp_path / "disk") as disk:
+            result = run_cli("--count", "2000000", "--seed", "1", "--end", END, "--output", "parquet", "-q",
+                             env={"OUTPUT_DIR": str(disk)})  # fmt: skip
+            assert result.returncode == 1, result.stderr
+            assert result.stderr.count("\n") == 1 and "No space left on device" in result.stderr, result.stderr
+            assert ".parquet" in result.stderr and "Traceback" not in result.stderr
+            assert not list(disk.glob("*/date=*/.part-*")), "an unfinished file was left"
+            manifest = json.loads((disk / "manifest.json").read_text())
+            for event_type in EVENT_TYPES:
+                files = sorted(disk.glob(f"{event_type}_events/date=*/*.parquet"))
+                assert sum(pq.read_table(f).num_rows for f in files) == manifest["totals_in_files"][event_type]
 
     @pytest.mark.parametrize("key", ["users", "items"])
     def test_a_full_disk_while_writing_an_answer_key_cuts_it_back_and_says_so(self, tmp_path: Path, key: str) -> None:
@@ -282,6 +297,22 @@ class TestKill:
             assert {t: (tmp_path / file_name(t)).read_bytes() for t in EVENT_TYPES} == before
         FilePublisher(tmp_path).close()
         assert not list(tmp_path.glob("*.new"))
+
+    def test_a_killed_parquet_overwrite_leaves_the_old_datasets(self, tmp_path: Path) -> None:
+        """SIGKILL during a Parquet --overwrite: the old datasets are untouched; the next run drops the staged ones."""
+        parquet = ["--output", "parquet", "--output-dir", str(tmp_path), "-q"]
+        assert run_cli("--count", "5000", "--seed", "1", "--end", END, *parquet).returncode == 0
+        before = {p: p.read_bytes() for p in tmp_path.glob("*_events/date=*/*.parquet")}
+        run = _start("--count", str(self.COUNT), "--seed", "300", "--overwrite", "--end", END, *parquet)
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".*_events.new/date=*/*")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        run.kill()
+        run.communicate()
+        assert {p: p.read_bytes() for p in tmp_path.glob("*_events/date=*/*.parquet")} == before
+        assert list(tmp_path.glob(".*_events.new")), "the kill came after the run had ended"
+        assert run_cli("--count", "5000", "--seed", "2", "--end", END, *parquet).returncode == 0
+        assert not list(tmp_path.glob(".*_events.new"))
 
 
 class TestSignals:

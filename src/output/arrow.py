@@ -73,6 +73,25 @@ def arrow_schema(event_type: str) -> pa.Schema:
     return pa.schema(_fields(EVENT_MODELS[event_type]))
 
 
+def _plain(arrow_type: pa.DataType) -> pa.DataType:
+    if pa.types.is_dictionary(arrow_type):
+        return arrow_type.value_type
+    if pa.types.is_struct(arrow_type):
+        return pa.struct([field.with_type(_plain(field.type)) for field in arrow_type])
+    return arrow_type
+
+
+@cache
+def stored_schema(event_type: str) -> pa.Schema:
+    """The schema as stored in Parquet: dictionary columns as plain strings.
+
+    The Parquet writer dictionary-encodes them itself, page by page; handed Arrow dictionaries
+    it can leave bytes that differ from one write of the same table to the next (pyarrow 26),
+    and the files of a seed must be the same bytes every time.
+    """
+    return pa.schema([field.with_type(_plain(field.type)) for field in arrow_schema(event_type)])
+
+
 def _text(chars: np.ndarray) -> pa.Array:
     """Rows of fixed-width ASCII, an (n, w) uint8 array, as a string array sharing no Python objects."""
     rows, width = chars.shape

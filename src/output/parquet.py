@@ -16,7 +16,7 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..models import EVENT_TYPES, dataset_name, file_name
-from .arrow import arrow_schema
+from .arrow import stored_schema
 from .batch import EncodedBatch
 from .files import IMPRESSIONS_FILE, WriteFailed, remove_all
 
@@ -34,6 +34,7 @@ FILE_ROW_GROUPS = 16  # a date of one type goes on in a new file after this many
 TEMPORARY_SUFFIX = ".tmp"
 STAGED_PREFIX, STAGED_SUFFIX = ".", ".new"  # an --overwrite run's datasets: .search_events.new
 MS_PER_DAY = 86_400_000
+COMPLETE = "; the datasets hold complete files only"
 PARQUET_RUN = "parquet_run"  # the manifest's note of a run's tag, to count what a killed run left
 _PART = re.compile(r"^part-r(\d+)-\d+\.parquet$")
 
@@ -59,11 +60,12 @@ def run_files(directory: Path, run_tag: str) -> list[Path]:
 
 def rows_in(paths: Sequence[Path]) -> dict[str, int]:
     """Rows per event type in Parquet files of the datasets (read from their footers)."""
-    counts = dict.fromkeys(EVENT_TYPES, 0)
     names = {dataset_name(t): t for t in EVENT_TYPES}
-    for path in paths:
-        counts[names[path.parent.parent.name]] += pq.ParquetFile(path).metadata.num_rows
-    return counts
+    return {t: _rows([p for p in paths if names.get(p.parent.parent.name) == t]) for t in EVENT_TYPES}
+
+
+def _rows(paths: Sequence[Path]) -> int:
+    return sum(pq.ParquetFile(path).metadata.num_rows for path in paths)
 
 
 def remove_leftovers(directory: Path) -> None:
@@ -99,13 +101,15 @@ class _Dataset:
         self.groups = 0
         self.sequence = 0
         self.closed: list[Path] = []  # complete files of this run
+        self.file_rows = 0  # rows in the open file
+        self.complete = 0  # rows in complete files
 
     def add(self, day: int, rows: pa.Table) -> None:
         if day != self.day:
             self.write_waiting(everything=True)
             self.close_file()
             self.day = day
-        self.waiting.append(rows)
+        self.waiting.append(rows.cast(self.schema))
         self.rows_waiting += rows.num_rows
         self.write_waiting(everything=False)
 
@@ -114,7 +118,9 @@ class _Dataset:
         whole = self.rows_waiting if everything else self.rows_waiting // ROW_GROUP_ROWS * ROW_GROUP_ROWS
         if whole == 0:
             return
-        table = pa.concat_tables(self.waiting)
+        # One chunk per column, so that nothing in the bytes depends on how the rows came in batches (and so on
+        # the number of workers); dictionaries are decoded (see stored_schema).
+        table = pa.concat_tables(self.waiting).combine_chunks()
         written = 0
         while written < whole:
             if self.writer is None:
@@ -124,8 +130,9 @@ class _Dataset:
                 assert self.writer is not None
                 self.writer.write_table(table.slice(written, size), row_group_size=ROW_GROUP_ROWS)
             except OSError as exc:
-                raise WriteFailed(self.temporary, exc, "; the files written before are complete") from None
+                raise WriteFailed(self.final, exc, COMPLETE) from None
             written += size
+            self.file_rows += size
             self.groups += 1
             if self.groups >= FILE_ROW_GROUPS:
                 self.close_file()
@@ -142,7 +149,7 @@ class _Dataset:
             folder.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(self.temporary, self.schema, **self.options)
         except OSError as exc:
-            raise WriteFailed(self.temporary, exc, "; the files written before are complete") from None
+            raise WriteFailed(self.final, exc, COMPLETE) from None
         self.groups = 0
 
     def close_file(self) -> None:
@@ -154,8 +161,10 @@ class _Dataset:
             writer.close()
             os.replace(self.temporary, self.final)
         except OSError as exc:
-            raise WriteFailed(self.final, exc, "; the files written before are complete") from None
+            raise WriteFailed(self.final, exc, COMPLETE) from None
         self.closed.append(self.final)
+        self.complete += self.file_rows
+        self.file_rows = 0
 
     def abandon(self) -> None:
         """Drop the open file and the waiting rows (a failed run): only complete files stay."""
@@ -164,6 +173,8 @@ class _Dataset:
             with contextlib.suppress(Exception):
                 self.writer.close()
             self.writer = None
+        self.file_rows = 0
+        if self.temporary != Path():
             with contextlib.suppress(OSError):
                 self.temporary.unlink()
 
@@ -190,6 +201,7 @@ class ParquetPublisher:
         self.paths = {t: directory / dataset_name(t) for t in EVENT_TYPES}
         self._stale = list(stale)
         self.dropped = False
+        self.failed = False  # a write failed: open files were dropped, nothing more is written
         try:
             remove_leftovers(directory)
             self.run_tag = "r0000" if overwrite else _next_run_tag(directory)
@@ -204,7 +216,7 @@ class ParquetPublisher:
             "store_decimal_as_integer": True,
             "write_statistics": True,
         }
-        self._datasets = {t: _Dataset(self._roots[t], arrow_schema(t), options, self.run_tag) for t in EVENT_TYPES}
+        self._datasets = {t: _Dataset(self._roots[t], stored_schema(t), options, self.run_tag) for t in EVENT_TYPES}
         self.written = dict.fromkeys(EVENT_TYPES, 0)
 
     @property
@@ -216,6 +228,23 @@ class ParquetPublisher:
         """Add a batch's rows, date by date; whole row groups are written as they fill."""
         if batch.tables is None:
             raise ValueError("the batch carries no Arrow tables: the encoder was not asked for Parquet")
+        if not self.failed:
+            with self._failing():
+                self._write(batch)
+
+    @contextlib.contextmanager
+    def _failing(self) -> Iterator[None]:
+        """On a failed write, drop every open file (so only complete ones stay) and write no more."""
+        try:
+            yield
+        except WriteFailed:
+            self.failed = True
+            for dataset in self._datasets.values():
+                dataset.abandon()
+            raise
+
+    def _write(self, batch: EncodedBatch) -> None:
+        assert batch.tables is not None
         for event_type, dataset in self._datasets.items():
             table = batch.tables[event_type]
             if table.num_rows == 0:
@@ -231,9 +260,12 @@ class ParquetPublisher:
 
     def flush(self) -> None:
         """Write every waiting row and close every open file: all this run's rows are in complete files."""
-        for dataset in self._datasets.values():
-            dataset.write_waiting(everything=True)
-            dataset.close_file()
+        if self.failed:
+            return
+        with self._failing():
+            for dataset in self._datasets.values():
+                dataset.write_waiting(everything=True)
+                dataset.close_file()
 
     def close(self) -> None:
         """Flush; an overwrite's new datasets take the place of the old ones."""
@@ -253,7 +285,14 @@ class ParquetPublisher:
         remove_all(self._stale)
 
     def discard(self) -> None:
-        """End a failed run: open files are dropped; an overwrite's new datasets too (the old ones stay)."""
+        """End a failed run: an overwrite's new datasets are dropped (the old ones stay).
+
+        An appending run keeps what it was handed, in complete files, where they can still be
+        written (the run failed elsewhere); what cannot be is dropped, and only complete files stay.
+        """
+        if not self.overwrite:
+            with contextlib.suppress(WriteFailed):
+                self.flush()
         for dataset in self._datasets.values():
             dataset.abandon()
         if self.overwrite:
@@ -269,6 +308,10 @@ class ParquetPublisher:
             for path in dataset.closed:
                 with contextlib.suppress(OSError):
                     path.unlink()
+
+    def complete_rows(self) -> dict[str, int]:
+        """Rows per event type in this run's complete files: what it wrote, however it ended."""
+        return {t: dataset.complete for t, dataset in self._datasets.items()}
 
     def files(self) -> list[Path]:
         """The complete files this run wrote, in the order they were closed per event type."""

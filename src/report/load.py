@@ -1,14 +1,15 @@
 """The realism report: measure a directory of generated events against their targets.
 
 DuckDB reads the three JSONL files (line by line, so a malformed line is reported with
-its file and number and the rest is still measured), and every figure is computed in
-SQL. Targets come from the run's ``manifest.json`` when it is there, and otherwise from
+its file and number and the rest is still measured), or a Parquet run's datasets where
+they are missing (``parquet_input.py``), and every figure is computed in SQL. Targets come from the run's ``manifest.json`` when it is there, and otherwise from
 the defaults; published figures come from ``docs/REALISM.md`` (in ``published.py``). ``report.page``
 turns the result into a self-contained HTML page.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from .figures import figures
 from .lifecycle import lifecycle
 from .measure import query_one
 from .offers import offers
+from .parquet_input import dataset_label, duckdb_type, load_parquet, parquet_files
 
 _STRUCTURES = {
     "search": """{"event_id":"VARCHAR","event_type":"VARCHAR","timestamp":"VARCHAR","user_id":"VARCHAR",
@@ -85,53 +87,89 @@ def connection(memory_limit: str = MEMORY_LIMIT) -> Iterator[duckdb.DuckDBPyConn
             con.close()
 
 
-def _load(con: duckdb.DuckDBPyConnection, directory: Path, problems: list[dict[str, Any]]) -> dict[str, int]:
-    """Read each file as lines, parse the valid ones, and note malformed lines and schema failures."""
+def _has_lines(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
+
+
+def _sources(directory: Path) -> tuple[dict[str, list[Path]], str]:
+    """Each event type's Parquet files (none unless its JSONL file is missing or empty), and the format read.
+
+    The format: ``jsonl``, ``parquet``, or ``jsonl and parquet`` when the types are read from different ones.
+    """
+    files = {t: [] if _has_lines(directory / file_name(t)) else parquet_files(directory, t) for t in EVENT_TYPES}
+    lines = any(_has_lines(directory / file_name(t)) for t in EVENT_TYPES)
+    parquet = any(files.values())
+    return files, "jsonl and parquet" if lines and parquet else "parquet" if parquet else "jsonl"
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection, directory: Path, problems: list[dict[str, Any]]
+) -> tuple[dict[str, int], str]:
+    """Load each event type from its JSONL file, or else its Parquet dataset; note what is malformed or off-schema.
+
+    Returns the schema failures and the format read (see ``_sources``).
+    """
     failures: dict[str, int] = {}
+    sources, input_format = _sources(directory)
     for event_type in EVENT_TYPES:
-        path = directory / file_name(event_type)
-        raw, table = f"raw_{event_type}", f"j_{event_type}"
-        if path.exists() and path.stat().st_size > 0:
-            read = f"""CREATE OR REPLACE TABLE {raw} AS SELECT row_number() OVER () AS line_no, line FROM read_csv(?,
-                columns={{'line': 'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false,
-                auto_detect=false, max_line_size=1048576, strict_mode=false OPTIONS)"""
-            try:
-                con.execute(read.replace(" OPTIONS", ""), [str(path)])
-            except duckdb.InvalidInputException as exc:
-                # Bytes that are not UTF-8 (a binary or damaged file): skip those lines, measure the rest.
-                con.execute(read.replace(" OPTIONS", ", ignore_errors=true"), [str(path)])
-                kept = query_one(con, f"SELECT count(*) FROM {raw}")
-                skipped = max(1, _count_lines(path) - kept)
-                first = re.search(r"Line: (\d+)", str(exc))
-                problems.append(
-                    {
-                        "file": path.name,
-                        "line": int(first.group(1)) if first else None,
-                        "problem": f"not JSON: {skipped:,} line(s) not UTF-8 text, skipped "
-                        "(line numbers after the first are off by up to that many)",
-                    }
-                )
-                failures[f"{event_type}_not_text"] = skipped
+        table, files, path = f"j_{event_type}", sources[event_type], directory / file_name(event_type)
+        # A type missing from a Parquet folder is named by its dataset, not by a file such a run does not write.
+        name = dataset_label(event_type) if files or input_format == "parquet" else path.name
+        if files:
+            load_parquet(con, table, files, _STRUCTURES[event_type], problems, name)
+        elif _has_lines(path):
+            _load_lines(con, event_type, path, problems, failures)
         else:
-            problems.append({"file": path.name, "line": None, "problem": "missing or empty"})
-            con.execute(f"CREATE TABLE {raw} (line_no BIGINT, line VARCHAR)")
-        for line_no, line in con.execute(
-            f"SELECT line_no, left(line, 80) FROM {raw} WHERE NOT coalesce(json_valid(line), false) ORDER BY line_no"
-        ).fetchall():
-            problems.append({"file": path.name, "line": line_no, "problem": f"not JSON: {line!r}"})
-        con.execute(
-            f"""CREATE TABLE {table} AS SELECT line_no, from_json(line, '{" ".join(_STRUCTURES[event_type].split())}') AS j
-            FROM {raw} WHERE coalesce(json_valid(line), false)"""
-        )
+            problems.append({"file": name, "line": None, "problem": "missing or empty"})
+            con.execute(f"CREATE TABLE {table} (line_no BIGINT, j {duckdb_type(json.loads(_STRUCTURES[event_type]))})")
         checks = f"({_COMMON_CHECKS}) AND ({_SCHEMA_CHECKS[event_type]})"
         bad = con.execute(
             f"SELECT line_no FROM {table} WHERE NOT coalesce({checks}, false) ORDER BY line_no"
         ).fetchall()
         failures[event_type] = len(bad)
-        problems.extend({"file": path.name, "line": n, "problem": "does not match the schema"} for (n,) in bad[:20])
+        problems.extend({"file": name, "line": n, "problem": "does not match the schema"} for (n,) in bad[:20])
         con.execute(f"DELETE FROM {table} WHERE NOT coalesce({checks}, false)")
-        con.execute(f"DROP TABLE {raw}")
-    return failures
+    return failures, input_format
+
+
+def _load_lines(
+    con: duckdb.DuckDBPyConnection,
+    event_type: str,
+    path: Path,
+    problems: list[dict[str, Any]],
+    failures: dict[str, int],
+) -> None:
+    """Table ``j_<type>`` from its JSONL file, read as lines: malformed lines are noted and skipped."""
+    raw, table = f"raw_{event_type}", f"j_{event_type}"
+    read = f"""CREATE OR REPLACE TABLE {raw} AS SELECT row_number() OVER () AS line_no, line FROM read_csv(?,
+        columns={{'line': 'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false,
+        auto_detect=false, max_line_size=1048576, strict_mode=false OPTIONS)"""
+    try:
+        con.execute(read.replace(" OPTIONS", ""), [str(path)])
+    except duckdb.InvalidInputException as exc:
+        # Bytes that are not UTF-8 (a binary or damaged file): skip those lines, measure the rest.
+        con.execute(read.replace(" OPTIONS", ", ignore_errors=true"), [str(path)])
+        kept = query_one(con, f"SELECT count(*) FROM {raw}")
+        skipped = max(1, _count_lines(path) - kept)
+        first = re.search(r"Line: (\d+)", str(exc))
+        problems.append(
+            {
+                "file": path.name,
+                "line": int(first.group(1)) if first else None,
+                "problem": f"not JSON: {skipped:,} line(s) not UTF-8 text, skipped "
+                "(line numbers after the first are off by up to that many)",
+            }
+        )
+        failures[f"{event_type}_not_text"] = skipped
+    for line_no, line in con.execute(
+        f"SELECT line_no, left(line, 80) FROM {raw} WHERE NOT coalesce(json_valid(line), false) ORDER BY line_no"
+    ).fetchall():
+        problems.append({"file": path.name, "line": line_no, "problem": f"not JSON: {line!r}"})
+    con.execute(
+        f"""CREATE TABLE {table} AS SELECT line_no, from_json(line, '{" ".join(_STRUCTURES[event_type].split())}') AS j
+        FROM {raw} WHERE coalesce(json_valid(line), false)"""
+    )
+    con.execute(f"DROP TABLE {raw}")
 
 
 def _flatten(con: duckdb.DuckDBPyConnection) -> None:
@@ -182,10 +220,15 @@ def _count_lines(path: Path) -> int:
     return count + (last != b"\n")
 
 
+def _events_there(directory: Path) -> bool:
+    """A JSONL file of events (even empty), or a Parquet dataset holding a file, is in ``directory``."""
+    return any((directory / file_name(t)).exists() or parquet_files(directory, t) for t in EVENT_TYPES)
+
+
 def check_input(directory: Path, input_name: str = "--input") -> None:
-    """ReportError unless ``directory`` is a folder holding at least one of the event files."""
+    """ReportError unless ``directory`` is a folder holding at least one of the event files or Parquet datasets."""
     try:
-        directory.is_dir() and any((directory / file_name(t)).exists() for t in EVENT_TYPES)
+        directory.is_dir() and _events_there(directory)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ReportError(
@@ -193,8 +236,9 @@ def check_input(directory: Path, input_name: str = "--input") -> None:
         ) from None
     if not directory.is_dir():
         raise ReportError(f"{input_name}={directory}: not a directory; point it at the OUTPUT_DIR of a run")
-    if not any((directory / file_name(t)).exists() for t in EVENT_TYPES):
-        raise ReportError(f"{input_name}={directory}: none of {', '.join(file_name(t) for t in EVENT_TYPES)} is there")
+    if not _events_there(directory):
+        files, datasets = (", ".join(f(t) for t in EVENT_TYPES) for f in (file_name, dataset_label))
+        raise ReportError(f"{input_name}={directory}: none of {files} or the Parquet datasets {datasets} is there")
     for event_type in EVENT_TYPES:
         # DuckDB cannot read a folder, and would wait forever on a FIFO: say so instead.
         kind = not_a_regular_file(directory / file_name(event_type))
@@ -243,16 +287,19 @@ def _measure(
     top_cities: int,
 ) -> dict[str, Any]:
     problems: list[dict[str, Any]] = []
-    schema_failures = _load(con, directory, problems)
+    schema_failures, input_format = _load(con, directory, problems)
     not_text = sum(schema_failures.pop(f"{t}_not_text", 0) for t in EVENT_TYPES)
     if not query_one(con, "SELECT count(*) FROM j_search"):
-        search = file_name("search")
-        why = next((str(p["problem"]) for p in problems if p["file"] == search), "no line matches the schema")
+        names = (file_name("search"), dataset_label("search"))
+        first = next((p for p in problems if p["file"] in names), None)  # the source read, and what is wrong
+        search = str(first["file"]) if first else names[input_format == "parquet"]
+        why = str(first["problem"]) if first else "no event matches the schema"
         raise ReportError(f"--input={directory}: nothing to measure, not one valid search event in {search} ({why})")
     _flatten(con)
 
     report: dict[str, Any] = {
         "input": str(directory),
+        "input_format": input_format,
         "targets_from": "manifest.json"
         if manifest
         else "default settings and the environment (no manifest.json beside the files)",

@@ -538,7 +538,7 @@ def _header(report: dict[str, Any]) -> str:
         else ""
     )
     return (
-        f'<p class="meta">{html.escape(report["input"])}: {counts}. Targets from {html.escape(report["targets_from"])}. '
+        f'<p class="meta">{html.escape(report["input"])} ({html.escape(report.get("input_format", "jsonl"))}): {counts}. Targets from {html.escape(report["targets_from"])}. '
         "Published figures and their sources: docs/REALISM.md in the SearchFlow Event Generator repository.</p>"
         + few
         + listing
