@@ -35,6 +35,8 @@ DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 # Fields whose text is drawn from a fixed table by code: dictionary-encoded like the enums (Literal fields).
 CODED = {"country", "city", "utm_source", "utm_medium", "utm_campaign", "result_provider", "result_destination",
          "currency", "provider"}  # fmt: skip
+# Ids with (nearly) a value per row: dictionary pages would only cost time before the writer falls back from them.
+HIGH_CARDINALITY = {"event_id", "session_id", "search_event_id", "click_event_id"}
 _MONEY_NAMES = {"max_price", "result_price", "booking_value", "commission"}
 
 
@@ -90,6 +92,17 @@ def stored_schema(event_type: str) -> pa.Schema:
     and the files of a seed must be the same bytes every time.
     """
     return pa.schema([field.with_type(_plain(field.type)) for field in arrow_schema(event_type)])
+
+
+def dictionary_columns(event_type: str) -> list[str]:
+    """The column paths (``geo.city``) worth dictionary pages in Parquet: all but the ids."""
+    paths = []
+    for field in arrow_schema(event_type):
+        if pa.types.is_struct(field.type):
+            paths += [f"{field.name}.{child.name}" for child in field.type]
+        elif field.name not in HIGH_CARDINALITY:
+            paths.append(field.name)
+    return paths
 
 
 def _text(chars: np.ndarray) -> pa.Array:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..models import EVENT_TYPES, dataset_name, file_name
-from .arrow import stored_schema
+from .arrow import dictionary_columns, stored_schema
 from .batch import EncodedBatch
 from .files import IMPRESSIONS_FILE, WriteFailed, remove_all
 
@@ -216,7 +216,12 @@ class ParquetPublisher:
             "store_decimal_as_integer": True,
             "write_statistics": True,
         }
-        self._datasets = {t: _Dataset(self._roots[t], stored_schema(t), options, self.run_tag) for t in EVENT_TYPES}
+        self._datasets = {
+            t: _Dataset(
+                self._roots[t], stored_schema(t), {**options, "use_dictionary": dictionary_columns(t)}, self.run_tag
+            )
+            for t in EVENT_TYPES
+        }
         self.written = dict.fromkeys(EVENT_TYPES, 0)
 
     @property
