@@ -72,7 +72,7 @@ def _imported_distributions(files: list[Path], guarded: bool) -> dict[str, str]:
 
 
 def test_every_third_party_import_is_a_declared_dependency() -> None:
-    """What src imports is in [project].dependencies; what src/report imports may also be in the report extra.
+    """What src imports is in [project].dependencies; src/report may use the report extra, src/spark.py the spark one.
 
     A missing one installs fine and fails on first use (holidays did: `No module named 'holidays'`).
     """
@@ -80,10 +80,13 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
     name_of = re.compile(r"^[A-Za-z0-9._-]+")
     declared = {_normal(name_of.match(r).group()) for r in project["dependencies"]}
     report = declared | {_normal(name_of.match(r).group()) for r in project["optional-dependencies"]["report"]}
+    spark = declared | {_normal(name_of.match(r).group()) for r in project["optional-dependencies"]["spark"]}
     code = sorted((ROOT / "src").rglob("*.py"))
     in_report = [p for p in code if p.relative_to(ROOT / "src").parts[0] == "report"]
-    outside = [p for p in code if p not in in_report]
+    in_spark = [ROOT / "src" / "spark.py"]  # only users of Spark import it (the [spark] extra)
+    outside = [p for p in code if p not in in_report and p not in in_spark]
     checks = [
+        (_imported_distributions(in_spark, guarded=False), spark),
         (_imported_distributions(outside, guarded=False), declared),
         # The report command checks its extra is there before importing src/report.
         (_imported_distributions(outside, guarded=True), report),

@@ -112,13 +112,18 @@ def _text(chars: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars)))
 
 
+def _string_array(values: list[str] | tuple[str, ...]) -> pa.Array:
+    """Python strings as an Arrow array, through polars (pyarrow's own conversion imports pandas where installed)."""
+    return _strings(pl.Series(list(values), dtype=pl.String))
+
+
 def _strings(series: pl.Series) -> pa.Array:
     return series.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(pa.string())
 
 
 def _coded(codes: np.ndarray, values: pa.Array, valid: np.ndarray | None = None) -> pa.DictionaryArray:
     """Codes into ``values`` as a dictionary array (null where ``valid`` is False)."""
-    indices = pa.array(codes.astype(np.int32), mask=None if valid is None else ~valid)
+    indices = _numeric(codes, pa.int32(), valid)
     return pa.DictionaryArray.from_arrays(indices, values)
 
 
@@ -128,12 +133,24 @@ def _money(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     cents = np.rint(np.where(np.isnan(rounded), 0.0, rounded) * 100).astype(np.int64)
     words = np.zeros((len(cents), 2), dtype=np.int64)
     words[:, 0], words[:, 1] = cents, cents >> 63  # little-endian two's complement
-    mask = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
-    return pa.Array.from_buffers(MONEY, len(cents), [mask, pa.py_buffer(words)], null_count=-1)
+    return pa.Array.from_buffers(MONEY, len(cents), [_validity(valid), pa.py_buffer(words)], null_count=-1)
+
+
+def _validity(valid: np.ndarray | None) -> pa.Buffer | None:
+    return None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _numeric(values: np.ndarray, arrow_type: pa.DataType, valid: np.ndarray | None = None) -> pa.Array:
+    """A NumPy column as an Arrow array of a 32- or 64-bit type (int32, date32, timestamp), null where not ``valid``.
+
+    Built from the buffers: ``pa.array`` would import pandas, where installed, to look for its types.
+    """
+    data = np.ascontiguousarray(values, dtype=np.int64 if arrow_type.bit_width == 64 else np.int32)
+    return pa.Array.from_buffers(arrow_type, len(data), [_validity(valid), pa.py_buffer(data)], null_count=-1)
 
 
 def _int32(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    return pa.array(values.astype(np.int32), mask=None if valid is None else ~valid)
+    return _numeric(values, pa.int32(), valid)
 
 
 class ArrowEncoder:
@@ -141,26 +158,26 @@ class ArrowEncoder:
 
     def __init__(self, catalogue: Catalogue, cities: CityTable) -> None:
         """Hold every fixed list of text once, as Arrow arrays the codes index."""
-        self.city_names = pa.array(cities.name.to_list(), pa.string())
+        self.city_names = _string_array(cities.name.to_list())
         countries = sorted(set(cities.country.to_list()))
-        self.countries = pa.array(countries, pa.string())
+        self.countries = _string_array(countries)
         self.city_country = np.searchsorted(np.array(countries), np.array(cities.country.to_list()))
         self.utm: list[tuple[pa.Array, np.ndarray]] = []
         for part in range(3):
             values = sorted({str(u[part]) for u in catalogue.utm if u[part] is not None})
             codes = np.array([values.index(str(u[part])) if u[part] is not None else -1 for u in catalogue.utm])
-            self.utm.append((pa.array(values, pa.string()), codes))
+            self.utm.append((_string_array(values), codes))
         self.templates = pl.Series(list(catalogue.templates), dtype=pl.String)
-        self.destinations = pa.array(list(catalogue.destination_names), pa.string())
+        self.destinations = _string_array(list(catalogue.destination_names))
         self.destination_text = pl.Series(list(catalogue.destination_names), dtype=pl.String)
         self.origin_text = cities.name
-        self.providers = pa.array(list(catalogue.providers), pa.string())
-        self.products = pa.array(list(PRODUCTS), pa.string())
+        self.providers = _string_array(list(catalogue.providers))
+        self.products = _string_array(list(PRODUCTS))
         self.prefixes = pl.Series([RESULT_PREFIX[p] for p in PRODUCTS])
-        self.currencies = pa.array(list(CURRENCIES), pa.string())
-        self.platforms = pa.array(list(PLATFORMS), pa.string())
-        self.devices = pa.array(list(DEVICES), pa.string())
-        self.event_types = {t: pa.array([t], pa.string()) for t in EVENT_TYPES}
+        self.currencies = _string_array(list(CURRENCIES))
+        self.platforms = _string_array(list(PLATFORMS))
+        self.devices = _string_array(list(DEVICES))
+        self.event_types = {t: _string_array([t]) for t in EVENT_TYPES}
 
     def __call__(self, tables: EventTables) -> dict[str, pa.Table]:
         """The Arrow table of every event type, rows in the order of ``tables``."""
@@ -173,7 +190,7 @@ class ArrowEncoder:
         common = {
             "event_id": _text(uuid_chars(t["id_hi"], t["id_lo"])),
             "event_type": _coded(np.zeros(rows, dtype=np.int32), self.event_types[event_type]),
-            "timestamp": pa.array(t["ts"].to_numpy() * 1000, pa.int64()).view(TIMESTAMP),
+            "timestamp": _numeric(t["ts"].to_numpy() * 1000, TIMESTAMP),
             "user_id": _strings(user_id),
             "session_id": _text(np.hstack([column(rows, "sess_"), hex_chars(t["session"].to_numpy())])),
         }
@@ -208,8 +225,8 @@ class ArrowEncoder:
         filters_type = arrow_schema("search").field("filters").type
         filters = pa.StructArray.from_arrays(
             [
-                pa.array(t["start_day"].to_numpy().astype(np.int32), pa.int32()).view(pa.date32()),
-                pa.array(end_day.astype(np.int32), pa.int32(), mask=end_day < 0).view(pa.date32()),
+                _numeric(t["start_day"].to_numpy(), pa.date32()),
+                _numeric(end_day, pa.date32(), end_day >= 0),
                 _int32(t["travelers"].to_numpy()),
                 _money(max_price, ~np.isnan(max_price)),
                 _int32(stars, stars > 0),
