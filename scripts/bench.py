@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=None, help="--workers of each run (default: the machine's)")
     parser.add_argument("--formats", default="file", help="outputs to compare, e.g. file,parquet (default: file)")
+    parser.add_argument("--keep", metavar="DIR", help="write into DIR/<format>, kept (default: a temp dir)")
     args = parser.parse_args()
     formats = args.formats.split(",")
     rates: dict[str, list[float]] = {f: [] for f in formats}
@@ -100,7 +101,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
             for output in formats:
-                directory = Path(tmp) / output
+                directory = Path(args.keep or tmp) / output
                 rate, peak = run_once(args.count, directory, args.workers, output)
                 rates[output].append(rate)
                 peaks[output].append(peak)

@@ -29,8 +29,8 @@ from .arrow import dictionary_columns, stored_schema
 from .batch import EncodedBatch
 from .files import IMPRESSIONS_FILE, WriteFailed, remove_all
 
-ROW_GROUP_ROWS = 1 << 18  # 262,144 rows (polars' default): tens of MB per row group, what warehouse scans read well
-FILE_ROW_GROUPS = 16  # a date of one type goes on in a new file after this many row groups (about 4 million rows)
+ROW_GROUP_ROWS = 1 << 17  # 131,072 rows (DuckDB writes 122,880): fast scans; twice as many cost 200 MB more at 20M
+FILE_ROW_GROUPS = 32  # a date of one type goes on in a new file after this many row groups (about 4 million rows)
 TEMPORARY_SUFFIX = ".tmp"
 STAGED_PREFIX, STAGED_SUFFIX = ".", ".new"  # an --overwrite run's datasets: .search_events.new
 MS_PER_DAY = 86_400_000
