@@ -84,6 +84,20 @@ def test_a_spark_run_writes_exactly_the_events_of_a_local_run(
             assert theirs.column(name).equals(ours.column(name)), f"{event_type}.{name}"
 
 
+def test_spark_reads_the_local_datasets_with_only_a_path(spark: Any, local: Path) -> None:
+    """The local sink's datasets are Spark tables as they are: typed columns, the date from the folders."""
+    for event_type in EVENT_TYPES:
+        frame = spark.read.parquet(str(local / dataset_name(event_type)))
+        fields = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+        assert list(fields)[:-1] == list(EVENT_MODELS[event_type].model_fields) and fields["date"] == "date"
+        assert fields["timestamp"] == "timestamp", fields
+        assert frame.count() == pq.ParquetDataset(local / dataset_name(event_type)).read().num_rows
+    clicks = spark.read.parquet(str(local / "click_events"))
+    assert dict(clicks.schema.jsonValue()["fields"][9])["type"] == "decimal(18,2)"  # result_price
+    searches = spark.read.parquet(str(local / "search_events"))
+    assert clicks.join(searches, clicks.search_event_id == searches.event_id).count() == clicks.count()
+
+
 def test_the_parquet_spark_writes_is_typed_and_read_by_duckdb_and_polars(written: tuple[Path, dict[str, int]]) -> None:
     """UTC timestamps in microseconds (not INT96), structs, decimal(18,2); dates as Hive folders; no markers."""
     out, counts = written
