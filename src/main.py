@@ -356,10 +356,10 @@ def _prog_name() -> str:
     return "python -m src.main" if name in ("", "main.py", "__main__.py", "-c") else name
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; a user's mistake is one line on stderr and exit status 2."""
+def run_command(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> int:
+    """Run a click command; a user's mistake (a bad flag or setting) is one line on stderr and exit status 2."""
     try:
-        code = cli.main(args=list(argv) if argv is not None else None, prog_name=_prog_name(), standalone_mode=False)
+        code = command.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
@@ -368,6 +368,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         click.echo(f"error: {exc}", err=True)
         return 2
+    return int(code or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; a user's mistake is one line on stderr and exit status 2."""
+    try:
+        return run_command(cli, argv, _prog_name())
     except BrokenPipeError:
         # A reader such as `head` closed standard output: stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -383,7 +390,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         click.echo(f"error: {exc.strerror or exc}{where}", err=True)
         return 1
-    return int(code or 0)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from src.config import Settings, SettingsError, check_output_dir, load_settings
+from src.main import run_command
 from src.models import EVENT_TYPES, dataset_name
 from src.output.arrow import ArrowEncoder, stored_schema
 from src.simulation.shards import ShardPlan, World, run_shard
@@ -227,17 +228,7 @@ def cli(master: str | None, config: str | None, **flags: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; a bad setting is one line on stderr and exit status 2 (as ``python -m src.main``)."""
     prog = "python -m src.spark" if "-m" in getattr(sys, "orig_argv", []) else "spark-submit src/spark.py"
-    try:
-        code = cli.main(args=argv, prog_name=prog, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.UsageError as exc:
-        click.echo(f"error: {exc.format_message()} (see --help)", err=True)
-        return 2
-    except SettingsError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return 2
-    return int(code or 0)
+    return run_command(cli, argv, prog)
 
 
 if __name__ == "__main__":
