@@ -31,7 +31,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from src.config import Settings, SettingsError, check_output_dir, load_settings
 from src.main import run_command
 from src.models import EVENT_TYPES, dataset_name
-from src.output.arrow import ArrowEncoder, stored_schema
+from src.output.arrow import ArrowEncoder, arrow_schema
 from src.simulation.shards import ShardPlan, World, run_shard
 from src.simulation.timing import to_ms
 
@@ -49,14 +49,14 @@ ROOT = Path(__file__).resolve().parents[1]  # the folder holding the package `sr
 @cache
 def wide_schema() -> pa.Schema:
     """The one row type of mapInArrow: event_type, its UTC date, and a struct per event type (null for the others)."""
-    structs = [pa.field(t, pa.struct(list(stored_schema(t))), nullable=True) for t in EVENT_TYPES]
+    structs = [pa.field(t, pa.struct(list(arrow_schema(t))), nullable=True) for t in EVENT_TYPES]
     return pa.schema([pa.field("event_type", pa.string(), False), pa.field("date", pa.date32(), False), *structs])
 
 
 def _wide(event_type: str, table: pa.Table) -> pa.RecordBatch:
     """One event type's encoded rows as rows of the wide schema."""
     rows = table.num_rows
-    plain = table.cast(stored_schema(event_type)).combine_chunks().to_batches()[0]
+    plain = table.combine_chunks().to_batches()[0]
     micros = plain.column("timestamp").cast(pa.int64()).to_numpy()
     date = pa.array((micros // US_PER_DAY).astype(np.int32), pa.int32()).view(pa.date32())
     fields = plain.to_struct_array()

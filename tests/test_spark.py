@@ -21,7 +21,8 @@ pytest.importorskip("pyspark")
 from src.api import generate
 from src.config import SettingsError, load_settings
 from src.models import EVENT_MODELS, EVENT_TYPES, dataset_name
-from src.spark import event_frames, session, stored_schema, write_parquet
+from src.output.arrow import arrow_schema
+from src.spark import event_frames, session, write_parquet
 
 from .conftest import ROOT, SETTING_VARIABLES
 
@@ -67,7 +68,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _read(folder: Path, event_type: str) -> pa.Table:
     """A dataset's rows as the model's fields, plain strings, sorted by event_id."""
     table = ds.dataset(folder / dataset_name(event_type), format="parquet", partitioning="hive").to_table()
-    return table.select(stored_schema(event_type).names).cast(stored_schema(event_type)).sort_by("event_id")
+    return table.select(arrow_schema(event_type).names).cast(arrow_schema(event_type)).sort_by("event_id")
 
 
 def test_a_spark_run_writes_exactly_the_events_of_a_local_run(

@@ -4,9 +4,9 @@ The Arrow schema of each event type is derived from its model in ``models.py``: 
 fields in the same order, ``geo`` and ``filters`` as structs, the timestamp as a UTC
 timestamp, money as a two-decimal ``decimal128(18, 2)`` (exact, as in the JSON text),
 dates as ``date32`` and whole numbers as ``int32``. Strings that come from a fixed list
-(enums, countries, cities, channels, providers, destinations, currencies) are
-dictionary-encoded: built from the codes without copying text, and read back by SQL
-engines as plain strings. The values are those of the JSON lines, field for field.
+(enums, countries, cities, channels, providers, destinations, currencies) are gathered
+from it by code; the Parquet writer stores them in dictionary pages. The values are those
+of the JSON lines, field for field.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ from .ascii import column, hex_chars, uuid_chars
 
 MONEY = pa.decimal128(18, 2)  # 18 digits fit a 64-bit integer: warehouses store them as such
 TIMESTAMP = pa.timestamp("us", tz="UTC")  # Spark's and Snowflake's own precision; the values are whole milliseconds
-DICTIONARY = pa.dictionary(pa.int32(), pa.string())
-# Fields whose text is drawn from a fixed table by code: dictionary-encoded like the enums (Literal fields).
+# Fields whose text is drawn from a fixed table by code: gathered from it as the enums (Literal fields) are.
 CODED = {"country", "city", "utm_source", "utm_medium", "utm_campaign", "result_provider", "result_destination",
          "currency", "provider"}  # fmt: skip
 # Ids with (nearly) a value per row: dictionary pages would only cost time before the writer falls back from them.
@@ -49,7 +48,7 @@ def _arrow_type(name: str, annotation: Any) -> tuple[pa.DataType, bool]:
         args = [a for a in get_args(annotation) if a is not type(None)]
         nullable, annotation = len(args) < len(get_args(annotation)), args[0]
     if get_origin(annotation) is Literal or name in CODED:
-        return DICTIONARY, nullable
+        return pa.string(), nullable
     if name == "timestamp":
         return TIMESTAMP, nullable
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -73,25 +72,6 @@ def _fields(model: type[BaseModel]) -> list[pa.Field]:
 def arrow_schema(event_type: str) -> pa.Schema:
     """The Arrow schema of one event type, field for field from its model."""
     return pa.schema(_fields(EVENT_MODELS[event_type]))
-
-
-def _plain(arrow_type: pa.DataType) -> pa.DataType:
-    if pa.types.is_dictionary(arrow_type):
-        return arrow_type.value_type
-    if pa.types.is_struct(arrow_type):
-        return pa.struct([field.with_type(_plain(field.type)) for field in arrow_type])
-    return arrow_type
-
-
-@cache
-def stored_schema(event_type: str) -> pa.Schema:
-    """The schema as stored in Parquet: dictionary columns as plain strings.
-
-    The Parquet writer dictionary-encodes them itself, page by page; handed Arrow dictionaries
-    it can leave bytes that differ from one write of the same table to the next (pyarrow 26),
-    and the files of a seed must be the same bytes every time.
-    """
-    return pa.schema([field.with_type(_plain(field.type)) for field in arrow_schema(event_type)])
 
 
 def dictionary_columns(event_type: str) -> list[str]:
@@ -121,10 +101,14 @@ def _strings(series: pl.Series) -> pa.Array:
     return series.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(pa.string())
 
 
-def _coded(codes: np.ndarray, values: pa.Array, valid: np.ndarray | None = None) -> pa.DictionaryArray:
-    """Codes into ``values`` as a dictionary array (null where ``valid`` is False)."""
-    indices = _numeric(codes, pa.int32(), valid)
-    return pa.DictionaryArray.from_arrays(indices, values)
+def _coded(codes: np.ndarray, values: pa.Array, valid: np.ndarray | None = None) -> pa.Array:
+    """The text of ``values`` at ``codes`` (null where ``valid`` is False).
+
+    Plain strings, not Arrow dictionaries: the Parquet writer dictionary-encodes them itself,
+    page by page, and handed Arrow dictionaries it wrote different bytes for the same table
+    from one write to the next (pyarrow 26), where a seed's files must be the same bytes.
+    """
+    return values.take(_numeric(codes, pa.int32(), valid))
 
 
 def _money(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
@@ -147,10 +131,6 @@ def _numeric(values: np.ndarray, arrow_type: pa.DataType, valid: np.ndarray | No
     """
     data = np.ascontiguousarray(values, dtype=np.int64 if arrow_type.bit_width == 64 else np.int32)
     return pa.Array.from_buffers(arrow_type, len(data), [_validity(valid), pa.py_buffer(data)], null_count=-1)
-
-
-def _int32(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    return _numeric(values, pa.int32(), valid)
 
 
 class ArrowEncoder:
@@ -227,16 +207,16 @@ class ArrowEncoder:
             [
                 _numeric(t["start_day"].to_numpy(), pa.date32()),
                 _numeric(end_day, pa.date32(), end_day >= 0),
-                _int32(t["travelers"].to_numpy()),
+                _numeric(t["travelers"].to_numpy(), pa.int32()),
                 _money(max_price, ~np.isnan(max_price)),
-                _int32(stars, stars > 0),
+                _numeric(stars, pa.int32(), stars > 0),
             ],
             fields=list(filters_type),
         )
         columns: dict[str, pa.Array] = {
             "query": _strings(query),
-            "results_count": _int32(t["results"].to_numpy()),
-            "page": _int32(t["page"].to_numpy()),
+            "results_count": _numeric(t["results"].to_numpy(), pa.int32()),
+            "page": _numeric(t["page"].to_numpy(), pa.int32()),
             "platform": _coded(t["platform"].to_numpy(), self.platforms),
             "device_type": _coded(t["device"].to_numpy(), self.devices),
             "geo": geo,
@@ -254,7 +234,7 @@ class ArrowEncoder:
         )
         return {
             "search_event_id": _text(uuid_chars(t["search_hi"], t["search_lo"])),
-            "result_position": _int32(t["position"].to_numpy()),
+            "result_position": _numeric(t["position"].to_numpy(), pa.int32()),
             "result_id": _strings(result_id.to_series()),
             "result_type": _coded(product.to_numpy(), self.products),
             "result_price": _money(t["price"].to_numpy()),

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..models import EVENT_TYPES, dataset_name, file_name
-from .arrow import dictionary_columns, stored_schema
+from .arrow import arrow_schema, dictionary_columns
 from .batch import EncodedBatch
 from .files import IMPRESSIONS_FILE, WriteFailed, remove_all
 
@@ -109,7 +109,7 @@ class _Dataset:
             self.write_waiting(everything=True)
             self.close_file()
             self.day = day
-        self.waiting.append(rows.cast(self.schema))
+        self.waiting.append(rows)
         self.rows_waiting += rows.num_rows
         self.write_waiting(everything=False)
 
@@ -119,7 +119,7 @@ class _Dataset:
         if whole == 0:
             return
         # One chunk per column, so that nothing in the bytes depends on how the rows came in batches (and so on
-        # the number of workers); dictionaries are decoded (see stored_schema).
+        # the number of workers).
         table = pa.concat_tables(self.waiting).combine_chunks()
         written = 0
         while written < whole:
@@ -218,7 +218,7 @@ class ParquetPublisher:
         }
         self._datasets = {
             t: _Dataset(
-                self._roots[t], stored_schema(t), {**options, "use_dictionary": dictionary_columns(t)}, self.run_tag
+                self._roots[t], arrow_schema(t), {**options, "use_dictionary": dictionary_columns(t)}, self.run_tag
             )
             for t in EVENT_TYPES
         }
