@@ -10,8 +10,9 @@ the largest sum, over the run's process and its workers, of their proportional s
     python scripts/bench.py --workers 1              # the same in one process
     python scripts/bench.py --count 100000000 --runs 1
     python scripts/bench.py --formats file,parquet   # JSONL and Parquet side by side, runs alternating
+    python scripts/bench.py --faults none,every-1%   # the cost of injecting every fault kind at 1 %
 
-With several formats, the runs alternate (JSONL, Parquet, JSONL, ...) so that drifts in the
+With several formats (or fault settings), the runs alternate (JSONL, Parquet, JSONL, ...) so that drifts in the
 machine's speed fall on both alike; the output bytes on disk are printed too.
 """
 
@@ -61,14 +62,25 @@ def _bytes(directory: Path) -> int:
     )
 
 
-def run_once(count: int, directory: Path, workers: int | None, output: str = "file") -> tuple[float, float]:
-    """Run the generator once; return its events/s and the peak PSS of its processes in MB."""
+EVERY_KIND_AT_1 = {f"FAULT_{kind.upper()}_RATE": "0.01" for kind in
+                   ("duplicate", "resend", "late", "out_of_order", "malformed", "missing", "clock_skew")}  # fmt: skip
+
+
+def run_once(
+    count: int, directory: Path, workers: int | None, output: str = "file", faults: str = "none"
+) -> tuple[float, float]:
+    """Run the generator once; return its events/s and the peak PSS of its processes in MB.
+
+    ``faults`` is a FAULTS preset, or ``every-1%`` for every kind's rate at 0.01.
+    """
     command = [sys.executable, "-m", "src.main", "--count", str(count), "--seed", "1", "--overwrite",
                "--end", "2026-03-02", "--output-dir", str(directory), "--output", output, "-q"]  # fmt: skip
     if workers:
         command += ["--workers", str(workers)]
+    env = dict(os.environ)
+    env.update(EVERY_KIND_AT_1 if faults == "every-1%" else {"FAULTS": faults})
     began = time.monotonic()
-    proc = subprocess.Popen(command, cwd=ROOT)
+    proc = subprocess.Popen(command, cwd=ROOT, env=env)
     peak = 0
 
     def sample() -> None:
@@ -92,28 +104,32 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=None, help="--workers of each run (default: the machine's)")
     parser.add_argument("--formats", default="file", help="outputs to compare, e.g. file,parquet (default: file)")
+    parser.add_argument("--faults", default="none", help="fault settings to compare: presets or every-1%% (none)")
     parser.add_argument("--keep", metavar="DIR", help="write into DIR/<format>, kept (default: a temp dir)")
     args = parser.parse_args()
-    formats = args.formats.split(",")
-    rates: dict[str, list[float]] = {f: [] for f in formats}
-    peaks: dict[str, list[float]] = {f: [] for f in formats}
-    sizes: dict[str, int] = {}
+    formats = [(f, faults) for f in args.formats.split(",") for faults in args.faults.split(",")]
+    rates: dict[tuple[str, str], list[float]] = {f: [] for f in formats}
+    peaks: dict[tuple[str, str], list[float]] = {f: [] for f in formats}
+    sizes: dict[tuple[str, str], int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
-            for output in formats:
+            for output, faults in formats:
                 directory = Path(args.keep or tmp) / output
-                rate, peak = run_once(args.count, directory, args.workers, output)
-                rates[output].append(rate)
-                peaks[output].append(peak)
-                sizes[output] = _bytes(directory)
-                print(f"run {i + 1} {output}: {rate:,.0f} events/s, peak PSS {peak:,.0f} MB", flush=True)
+                rate, peak = run_once(args.count, directory, args.workers, output, faults)
+                rates[(output, faults)].append(rate)
+                peaks[(output, faults)].append(peak)
+                sizes[(output, faults)] = _bytes(directory)
+                what = f"run {i + 1} {output}, faults {faults}"
+                print(f"{what}: {rate:,.0f} events/s, peak PSS {peak:,.0f} MB", flush=True)
     workers = args.workers or "default"
-    for output in formats:
+    for output, faults in formats:
         name = {"file": "JSONL", "parquet": "Parquet"}.get(output, output)
+        key = (output, faults)
         print(
-            f"batch to {name}: {args.count:,} events, {args.runs} runs, {os.cpu_count()} cores, workers {workers}: "
-            f"median {statistics.median(rates[output]):,.0f} events/s (whole process), "
-            f"peak PSS {max(peaks[output]):,.0f} MB, {sizes[output] / 1e6:,.1f} MB of events on disk"
+            f"batch to {name}, faults {faults}: {args.count:,} events, {args.runs} runs, {os.cpu_count()} cores, "
+            f"workers {workers}: "
+            f"median {statistics.median(rates[key]):,.0f} events/s (whole process), "
+            f"peak PSS {max(peaks[key]):,.0f} MB, {sizes[key] / 1e6:,.1f} MB of events on disk"
         )
 
 

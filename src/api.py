@@ -22,9 +22,10 @@ from .early import MEMORY_HINT, out_of_memory
 from .generator import EventGenerator, WorkerLost, new_seed
 from .models import EVENT_TYPES
 from .output.answer_key import KeyWritten, key_entry
+from .output.faults import FAULTS_FILE, FaultSidecar
 from .output.files import FolderLock, WriteFailed
 from .output.items import write_items
-from .output.manifest import ANSWER_KEYS, begin_run, check_new_run, record_run, run_record
+from .output.manifest import ANSWER_KEYS, begin_run, check_new_run, lines_after, record_run, run_record
 from .output.parquet import ParquetPublisher, jsonl_files, parquet_datasets
 from .output.users import write_users
 from .progress import Progress, thousands
@@ -143,6 +144,24 @@ def connect_redis(settings: Settings) -> RedisPublisher:
         raise SettingsError(f"{exc.setting}={value}: {exc}") from None
 
 
+def _fault_sidecar(
+    settings: Settings, files: FilePublisher | None, redis: RedisPublisher | None, live: bool
+) -> FaultSidecar:
+    """The writer of ``faults.jsonl`` for a run with faults, knowing the sinks it says where faults landed in."""
+    lines = None
+    if files is not None:
+        lines = {t: 0 if settings.overwrite else lines_after(p, 0) for t, p in files.paths.items() if t in EVENT_TYPES}
+    return FaultSidecar(
+        settings.output_dir,
+        overwrite=settings.overwrite,
+        staged=not live,
+        lines_at_start=lines,
+        parquet=settings.writes_parquet,
+        streams=redis.stream_names if redis is not None else None,
+        stdout=settings.output == "stdout",
+    )
+
+
 def _status(settings: Settings, generator: EventGenerator, progress: Progress, redis: RedisPublisher | None) -> str:
     """Extra figures for the status line of a live run."""
     parts = []
@@ -221,6 +240,9 @@ def generate(
             return GenerateResult(seed, settings.mode, settings.output, dict.fromkeys(EVENT_TYPES, 0), 0.0, True,
                                   start, end, where, started=False)  # fmt: skip
         replaces_parquet = settings.overwrite and not settings.writes_parquet
+        # An overwrite without faults leaves no sidecar of the old run's: it would describe lines that are gone.
+        no_faults = settings.overwrite and not any(settings.fault_rates().values())
+        stale_sidecar = [settings.output_dir / FAULTS_FILE] if no_faults else []
         if lock is not None and settings.writes_lines:
             file_publisher = FilePublisher(
                 settings.output_dir,
@@ -229,7 +251,7 @@ def generate(
                 replace_at_end=not live,
                 name=dir_name,
                 impressions=settings.impressions,
-                stale=parquet_datasets(settings.output_dir) if replaces_parquet else [],
+                stale=(parquet_datasets(settings.output_dir) if replaces_parquet else []) + stale_sidecar,
             )
             for event_type, removed in file_publisher.repaired.items():
                 say(f"repaired {file_publisher.paths[event_type]}: removed a partial last line ({removed} bytes)")
@@ -237,6 +259,7 @@ def generate(
             files = dict(file_publisher.paths)
         if lock is not None and settings.writes_parquet:
             stale = jsonl_files(settings.output_dir) if settings.overwrite and not settings.writes_lines else []
+            stale += [] if settings.writes_lines else stale_sidecar
             parquet = ParquetPublisher(
                 settings.output_dir,
                 overwrite=settings.overwrite,
@@ -256,6 +279,9 @@ def generate(
         publishers.append(redis)
     if settings.output == "stdout":
         publishers.append(StreamPublisher(stdout or sys.stdout.buffer))
+    sidecar = _fault_sidecar(settings, file_publisher, redis, live) if any(settings.fault_rates().values()) else None
+    if sidecar is not None:
+        publishers.append(sidecar)
 
     total = None if live else settings.event_count
     if live and settings.duration:
@@ -322,7 +348,7 @@ def generate(
         bar.close()
         for publisher in publishers:
             try:
-                if files_failed and isinstance(publisher, FilePublisher | ParquetPublisher):
+                if files_failed and isinstance(publisher, FilePublisher | ParquetPublisher | FaultSidecar):
                     publisher.discard()
                 else:
                     publisher.close()
@@ -368,7 +394,10 @@ def generate(
                         if written is not None:
                             keys[key] = written
             interrupted = result.interrupted or bool(failure)
-            record = run_record(settings, seed, result.counts, span, interrupted, special, entries, generator.model)
+            faults = dict(sidecar.counts) if sidecar is not None else None
+            record = run_record(
+                settings, seed, result.counts, span, interrupted, special, entries, generator.model, faults
+            )
             manifest = record_run(folder, record, overwrite=settings.overwrite, answer_keys=list(keys.values()))
         except WriteFailed as exc:
             failure = failure or str(exc)

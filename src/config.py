@@ -47,6 +47,18 @@ MODE_ALIASES = {"once": "batch", "burst": "batch"}
 OUTPUT_ALIASES = {"console": "stdout"}
 OUTPUT_SINKS = ("file", "parquet", "redis")  # outputs that combine, in the order a combination is written
 
+# Fault kinds with a rate setting each (FAULT_<KIND>_RATE), and the presets FAULTS names.
+FAULT_KINDS = ("duplicate", "resend", "late", "out_of_order", "malformed", "missing", "clock_skew")
+FAULT_PRESETS: dict[str, dict[str, float]] = {
+    "none": dict.fromkeys(FAULT_KINDS, 0.0),
+    # A healthy production pipeline's background noise.
+    "light": {"duplicate": 0.002, "resend": 0.001, "late": 0.005, "out_of_order": 0.002, "malformed": 0.0005,
+              "missing": 0.001, "clock_skew": 0.005},
+    # A bad day: a retry storm, a backlog of offline phones, a broken client release.
+    "chaos": {"duplicate": 0.03, "resend": 0.01, "late": 0.05, "out_of_order": 0.03, "malformed": 0.01,
+              "missing": 0.02, "clock_skew": 0.03},
+}  # fmt: skip
+
 # Which command-line flag sets which field, so errors can name what the user typed.
 FLAGS = {
     "event_count": "--count",
@@ -64,6 +76,7 @@ FLAGS = {
     "overwrite": "--overwrite",
     "impressions": "--impressions",
     "quiet": "--quiet",
+    "faults": "--faults",
 }
 
 
@@ -412,6 +425,32 @@ class Settings(BaseSettings):
         description="Taxes and fees added to the clicked price in the booking value, as a share of it.",
     )
 
+    # Faults injected on request (src/simulation/faults.py): every rate None takes the preset's.
+    faults: Literal["none", "light", "chaos"] = Field(
+        "none", description="A preset of fault rates (none, light, chaos); each FAULT_* rate set overrides its own."
+    )
+    fault_duplicate_rate: float | None = Field(
+        None, ge=0, le=0.5, description="Share of events delivered again later with the same event_id (a retry)."
+    )
+    fault_resend_rate: float | None = Field(
+        None, ge=0, le=0.5, description="Share of events sent again by the client with a new event_id."
+    )
+    fault_late_rate: float | None = Field(
+        None, ge=0, le=0.5, description="Share of events delivered minutes to days after their timestamp."
+    )
+    fault_out_of_order_rate: float | None = Field(
+        None, ge=0, le=0.5, description="Share of clicks delivered just before the search they belong to."
+    )
+    fault_malformed_rate: float | None = Field(
+        None, ge=0, le=0.5, description="Share of JSON lines cut, made invalid, mistyped or not UTF-8 (not Parquet)."
+    )
+    fault_missing_rate: float | None = Field(
+        None, ge=0, le=0.5, description="Share of JSON events with a required field dropped or null (not Parquet)."
+    )
+    fault_clock_skew_rate: float | None = Field(
+        None, ge=0, le=0.5, description="Share of users (or anonymous sessions) whose device clock is off."
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
@@ -515,6 +554,19 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _fault_total(self) -> Settings:
+        # A click can have any one of the kinds but clock skew (which takes its user's events whole).
+        rates = self.fault_rates()
+        total = sum(rate for kind, rate in rates.items() if kind != "clock_skew")
+        if total > 1:
+            given = [f"fault_{k}_rate" for k in FAULT_KINDS if getattr(self, f"fault_{k}_rate") is not None]
+            raise ValueError(
+                f"{given[-1] if given else 'faults'}: the fault rates add up to {total:g} for a click; "
+                "an event has at most one fault, so they may add up to at most 1"
+            )
+        return self
+
     @property
     def sinks(self) -> frozenset[str]:
         """Where the events go: some of file, parquet, redis, or stdout alone."""
@@ -534,6 +586,11 @@ class Settings(BaseSettings):
     def writes_redis(self) -> bool:
         """The run adds the events to Redis streams."""
         return "redis" in self.sinks
+
+    @property
+    def writes_json(self) -> bool:
+        """The run writes events as JSON somewhere: files of lines, Redis streams or standard output."""
+        return self.writes_lines or self.writes_redis or self.output == "stdout"
 
     @property
     def writes_folder(self) -> bool:
@@ -564,6 +621,15 @@ class Settings(BaseSettings):
                 f"{self.events_per_second * history:,.0f} events, more than the {MAX_EVENTS:,} a run may write; "
                 "start later or lower the rate"
             )
+
+    def fault_rates(self) -> dict[str, float]:
+        """The rate of every fault kind: its FAULT_*_RATE if set, else the FAULTS preset's."""
+        rates = dict(FAULT_PRESETS[self.faults])
+        for kind in FAULT_KINDS:
+            rate = getattr(self, f"fault_{kind}_rate")
+            if rate is not None:
+                rates[kind] = rate
+        return rates
 
     # Derived views of the "key=value" settings, read once they are known to be valid.
     def mapping(self, field: str) -> dict[str, float]:

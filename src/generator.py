@@ -36,6 +36,7 @@ from .config import Settings
 from .early import out_of_memory
 from .reference import CityTable
 from .simulation.catalogue import Catalogue
+from .simulation.faults import Delivery
 from .simulation.shards import Shard, ShardPlan, World, rng_for, run_shard
 from .simulation.tables import EventTables, Schedule
 from .simulation.timing import to_ms
@@ -204,6 +205,8 @@ class EventGenerator:
         shard = Shard(self.world, self.seed, 0, 1, start_ms or int(time.time() * 1000), None)
         self._live_shard = shard
         empty = self.world.empty_tables()
+        rates = self.settings.fault_rates()
+        delivery = Delivery(rates, self.seed, empty, text=self.settings.writes_json) if any(rates.values()) else None
         schedule = Schedule()
         # The site was already running: sessions started in the warm-up have their later events kept.
         warmup = int(min(WARMUP_MS, max(WARMUP_MIN_MS, WARMUP_EVENTS / rate * 1000)))
@@ -252,6 +255,9 @@ class EventGenerator:
                 # writes rate x duration events, the last ones cut in time.
                 ready, _ = ready.first(max(0, budget - emitted))
             emitted += len(ready)
+            if delivery is not None:
+                # Late events and copies due after the run's end are never delivered.
+                ready = delivery.step(ready, rng_for(self.seed, 32, index), t1)
             self.schedule = schedule
             self.live_due_ms = t1
             index += 1

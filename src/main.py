@@ -40,6 +40,8 @@ Examples:
   python -m src.main --config run.toml --summary-json   # settings from a file; summary as JSON
   python -m src.main --count 1000000 --impressions      # also each search's page, to fit click models
   python -m src.main --count 20000000 --days 28 --output parquet   # Parquet datasets by date, for a warehouse
+  python -m src.main --count 1000000 --faults chaos     # labelled mess to test a pipeline; truth in faults.jsonl
+  FAULT_LATE_RATE=0.05 python -m src.main --faults light --count 100000   # a preset with one kind overridden
 \b
 Every setting can also be given as an environment variable, NAME or SEARCHFLOW_NAME
 (see README), or in a config file (--config or SEARCHFLOW_CONFIG): a flag wins over
@@ -235,6 +237,12 @@ def _generation_options(command: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             default=None,
             help=f"Also write impressions.jsonl, the results each search showed. {_setting_hint('impressions')}",
+        ),
+        click.option(
+            "--faults",
+            metavar="PRESET",
+            help="Inject labelled faults (duplicates, late, malformed lines...) listed in faults.jsonl: none, light "
+            f"or chaos; FAULT_<KIND>_RATE sets one kind. {_setting_hint('faults')}",
         ),
         click.option(
             "--quiet",

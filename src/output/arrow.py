@@ -26,6 +26,7 @@ from ..config import DEVICES, PLATFORMS, PRODUCTS
 from ..models import EVENT_MODELS, EVENT_TYPES
 from ..reference import CURRENCIES, RESULT_PREFIX, CityTable
 from ..simulation.catalogue import Catalogue
+from ..simulation.faults import written_time
 from ..simulation.tables import EventTables
 from .ascii import column, hex_chars, uuid_chars
 
@@ -170,7 +171,7 @@ class ArrowEncoder:
         common = {
             "event_id": _text(uuid_chars(t["id_hi"], t["id_lo"])),
             "event_type": _coded(np.zeros(rows, dtype=np.int32), self.event_types[event_type]),
-            "timestamp": _numeric(t["ts"].to_numpy() * 1000, TIMESTAMP),
+            "timestamp": _numeric(written_time(t).to_numpy() * 1000, TIMESTAMP),
             "user_id": _strings(user_id),
             "session_id": _text(np.hstack([column(rows, "sess_"), hex_chars(t["session"].to_numpy())])),
         }

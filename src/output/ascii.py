@@ -32,3 +32,25 @@ def uuid_chars(hi: pl.Series, lo: pl.Series) -> np.ndarray:
     return np.hstack(
         [hi_hex[:, :8], dash, hi_hex[:, 8:12], dash, hi_hex[:, 12:], dash, lo_hex[:, :4], dash, lo_hex[:, 4:]]
     )
+
+
+def date_chars(days: np.ndarray) -> np.ndarray:
+    """Days since the epoch as ``YYYY-MM-DD``, (n, 10) ASCII; each distinct day is formatted once."""
+    unique_days, day_index = np.unique(days, return_inverse=True)
+    dates = np.array(unique_days, dtype="datetime64[D]").astype(str)
+    return np.frombuffer("".join(dates).encode(), dtype=np.uint8).reshape(len(dates), 10)[day_index]
+
+
+def timestamp_chars(ms: np.ndarray) -> np.ndarray:
+    """ISO 8601 UTC times with milliseconds (``2026-01-31T12:00:00.000Z``) as (n, 24) ASCII."""
+    days, in_day = np.divmod(ms, 86_400_000)
+    day_chars = date_chars(days)
+    hours, rest = np.divmod(in_day, 3_600_000)
+    minutes, rest = np.divmod(rest, 60_000)
+    seconds, millis = np.divmod(rest, 1000)
+    digits = [hours // 10, hours % 10, minutes // 10, minutes % 10, seconds // 10, seconds % 10,
+              millis // 100, millis // 10 % 10, millis % 10]  # fmt: skip
+    d = np.stack(digits, axis=1).astype(np.uint8) + ord("0")
+    n = len(ms)
+    t, colon, dot, z = (column(n, c) for c in "T:.Z")
+    return np.hstack([day_chars, t, d[:, 0:2], colon, d[:, 2:4], colon, d[:, 4:6], dot, d[:, 6:], z])

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from ..models import EVENT_TYPES
 from ..simulation.tables import time_order
+from .faults import FaultRows
 
 MAX_TAGS = 1 << 12  # tags (shards) below this sort after the time in one int64 key; SHARDS is at most 4096
 
@@ -69,6 +70,7 @@ class EncodedBatch:
     xadds: dict[str, Lines] = field(default_factory=dict)  # each event as an XADD command, if asked
     impressions: Lines | None = None  # a line per search line, in its order (the items it showed), if asked
     tables: dict[str, pa.Table] | None = None  # the events as typed Arrow tables (for Parquet), if asked
+    faults: dict[str, FaultRows] | None = None  # the injected faults among the rows of each type, if any were asked
 
     def __len__(self) -> int:
         return sum(self.counts.values())
@@ -76,7 +78,7 @@ class EncodedBatch:
     def __reduce__(self) -> tuple[Any, ...]:
         # A memoryview does not pickle: a worker process sends the buffer (out of band with protocol 5).
         lines = {t: _buffer(v) for t, v in self.lines.items()}
-        rest = (self.offsets, self.counts, self.stamps, self.xadds, self.impressions, self.tables)
+        rest = (self.offsets, self.counts, self.stamps, self.xadds, self.impressions, self.tables, self.faults)
         return (_batch_from_bytes, (lines, *rest))
 
     @classmethod
@@ -92,6 +94,7 @@ class EncodedBatch:
         lines, offsets, stamps, xadds = {}, {}, {}, {}
         impressions = None
         tables: dict[str, pa.Table] | None = {} if parts[0][0].tables is not None else None
+        faults: dict[str, FaultRows] | None = {} if parts[0][0].faults is not None else None
         for event_type in EVENT_TYPES:
             times = np.concatenate([batch.stamps[event_type] for batch, _ in parts])
             tags = np.concatenate([tagged[event_type] for _, tagged in parts]).astype(np.int64)
@@ -114,8 +117,11 @@ class EncodedBatch:
                 # Taking from one chunk is five times faster than from several (pyarrow 26).
                 table = pa.concat_tables([b.tables[event_type] for b, _ in parts if b.tables]).combine_chunks()
                 tables[event_type] = table.take(order)
+            if faults is not None:
+                sizes = [len(b.stamps[event_type]) for b, _ in parts]
+                faults[event_type] = FaultRows.merge([b.faults[event_type] for b, _ in parts if b.faults], sizes, order)
         counts = {event_type: len(stamps[event_type]) for event_type in EVENT_TYPES}
-        return cls(lines, offsets, counts, stamps, xadds, impressions, tables)
+        return cls(lines, offsets, counts, stamps, xadds, impressions, tables, faults)
 
     def line_list(self, event_type: str) -> list[bytes]:
         """The lines of one type as separate bytes (with their newline)."""

@@ -18,10 +18,12 @@ import polars as pl
 from ..config import DEVICES, PLATFORMS, PRODUCTS
 from ..reference import CURRENCIES, RESULT_PREFIX, CityTable
 from ..simulation.catalogue import Catalogue
+from ..simulation.faults import written_time
 from ..simulation.tables import EventTables
 from .arrow import ArrowEncoder
-from .ascii import column, hex_chars, uuid_chars
+from .ascii import column, hex_chars, timestamp_chars, uuid_chars
 from .batch import EncodedBatch, Lines
+from .faults import UTF8_AT, bad_bytes, damage, records, with_bad_bytes
 
 
 def _json(value: str | None) -> str:
@@ -42,29 +44,6 @@ def _date_values(name: str, days: pl.Series) -> pl.Series:
         f'"{d}"' if n >= 0 else "null" for n, d in zip(unique_days, unique_days.astype("datetime64[D]"), strict=True)
     ]
     return pl.Series(name, text, dtype=pl.String).gather(day_index)
-
-
-def _date_chars(days: np.ndarray) -> np.ndarray:
-    """Days since the epoch as ``YYYY-MM-DD``, (n, 10) ASCII; each distinct day is formatted once."""
-    unique_days, day_index = np.unique(days, return_inverse=True)
-    dates = np.array(unique_days, dtype="datetime64[D]").astype(str)
-    return np.frombuffer("".join(dates).encode(), dtype=np.uint8).reshape(len(dates), 10)[day_index]
-
-
-def _timestamp_chars(ts: pl.Series) -> np.ndarray:
-    """ISO 8601 UTC times with milliseconds (``2026-01-31T12:00:00.000Z``) as (n, 24) ASCII."""
-    ms = ts.to_numpy()
-    days, in_day = np.divmod(ms, 86_400_000)
-    date_chars = _date_chars(days)
-    hours, rest = np.divmod(in_day, 3_600_000)
-    minutes, rest = np.divmod(rest, 60_000)
-    seconds, millis = np.divmod(rest, 1000)
-    digits = [hours // 10, hours % 10, minutes // 10, minutes % 10, seconds // 10, seconds % 10,
-              millis // 100, millis // 10 % 10, millis % 10]  # fmt: skip
-    d = np.stack(digits, axis=1).astype(np.uint8) + ord("0")
-    n = len(ms)
-    t, colon, dot, z = (column(n, c) for c in "T:.Z")
-    return np.hstack([date_chars, t, d[:, 0:2], colon, d[:, 2:4], colon, d[:, 4:6], dot, d[:, 6:], z])
 
 
 def _fixed(name: str, parts: list[str | np.ndarray], rows: int) -> pl.Series:
@@ -160,7 +139,7 @@ class Encoder:
             '{"event_id":"',
             ids,
             f'","event_type":"{event_type}","timestamp":"',
-            _timestamp_chars(table["ts"]),
+            timestamp_chars(written_time(table).to_numpy()),
             '","user_id":',
         ]
         session: list[str | np.ndarray] = [',"session_id":"sess_', hex_chars(table["session"].to_numpy()), '",']
@@ -170,9 +149,19 @@ class Encoder:
             pl.col("f_session"),
         ]
         frame = pl.DataFrame([_fixed("f_head", head, rows), _fixed("f_session", session, rows), *columns]).hstack(table)
-        if not self.streams:
+        faulty = "fault" in table.columns
+        if not self.streams and not faulty:
             return _lines(frame.select(pl.concat_str([*common, *pieces, pl.lit("}\n")]))), None
         json = frame.select(pl.concat_str([*common, *pieces, pl.lit("}")]).alias("json"))
+        bad = np.zeros(0, dtype=np.int64)
+        if faulty:
+            json = damage(event_type, json.to_series(), table).to_frame("json")
+            bad = bad_bytes(table)
+        lines = _lines(json.select(pl.col("json") + "\n")) if self.lines else Lines.empty()
+        if len(bad) and self.lines:
+            lines = Lines(with_bad_bytes(lines.data, lines.offsets[bad] + UTF8_AT), lines.offsets)
+        if not self.streams:
+            return lines, None
         # XADD <stream> * data <line> event_id <id> event_type <type>: nine bulk strings.
         start = "*9\r\n" + _bulk("XADD") + _bulk(self.streams[event_type]) + _bulk("*") + _bulk("data") + "$"
         middle = XADD_EVENT_ID.decode()
@@ -182,8 +171,13 @@ class Encoder:
             pl.concat_str([pl.lit(start), pl.col("json").str.len_bytes().cast(pl.String), pl.lit("\r\n"),
                            pl.col("json"), pl.col("f_tail")])
         )  # fmt: skip
-        lines = _lines(json.select(pl.col("json") + "\n")) if self.lines else Lines.empty()
-        return lines, _lines(xadd)
+        commands = _lines(xadd)
+        if len(bad):
+            # The line starts after the command's head and the line's length in digits, then CRLF.
+            digits = json["json"].str.len_bytes().cast(pl.String).str.len_bytes().to_numpy()[bad]
+            at = commands.offsets[bad] + len(start.encode()) + digits + 2 + UTF8_AT
+            commands = Lines(with_bad_bytes(commands.data, at), commands.offsets)
+        return lines, commands
 
     def __call__(self, tables: EventTables) -> EncodedBatch:
         """``encode_all``: an encoder is what a worker process encodes its slices with."""
@@ -203,6 +197,7 @@ class Encoder:
             xadds={event_type: xadds for event_type, (_, xadds) in encoded.items() if xadds is not None},
             impressions=self.impressions(tables.search) if shows else None,
             tables=self.arrow(tables) if self.arrow else None,
+            faults={t: records(t, table) for t, table in tables.items()} if "fault" in tables.search.columns else None,
         )
 
     def impressions(self, search: pl.DataFrame) -> Lines:

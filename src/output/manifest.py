@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ..config import DEVICES, PLATFORMS, PRODUCTS, Settings, SettingsError, redis_address
+from ..config import DEVICES, FAULT_KINDS, PLATFORMS, PRODUCTS, Settings, SettingsError, redis_address
 from ..models import EVENT_TYPES, dataset_name, file_name
 from ..reference import CHANNELS, airports
 from ..simulation import calendar, inventory, results
@@ -40,6 +40,7 @@ from ..simulation.sessions import (
 )
 from ..simulation.timing import DAY_OF_WEEK, HOUR_OF_DAY
 from .answer_key import KeyWritten, cut_back, file_sizes, key_entry
+from .faults import FAULTS_FILE
 from .files import IMPRESSIONS, IMPRESSIONS_FILE, WriteFailed, write_atomically
 from .items import ITEMS_FILE
 from .parquet import PARQUET_RUN, rows_in, run_files
@@ -99,6 +100,8 @@ def settings_record(settings: Settings) -> dict[str, Any]:
 def settings_digest(record: dict[str, Any]) -> str:
     """A short hash of the settings (by variable name, as in :func:`settings_record`) that decide the events."""
     shaping = {k: v for k, v in sorted(record.items()) if k not in NOT_EVENT_SETTINGS}
+    # Fault settings left at "none" are left out: a run without faults keeps the digest it had before they existed.
+    shaping = {k: v for k, v in shaping.items() if not (k.startswith("FAULT") and v in (None, "none"))}
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -141,7 +144,7 @@ def check_new_run(directory: Path, seed: int, name: str = "OUTPUT_DIR") -> None:
         )
 
 
-def _lines_after(path: Path, offset: int) -> int:
+def lines_after(path: Path, offset: int) -> int:
     """Whole lines in ``path`` after byte ``offset`` (0 if it is not there)."""
     try:
         with path.open("rb") as handle:
@@ -187,7 +190,7 @@ def account_for_killed_run(directory: Path, document: dict[str, Any]) -> dict[st
     if not isinstance(note, dict):
         return None
     sizes = note.get("sizes", {})
-    counts = {t: _lines_after(directory / file_name(t), int(sizes.get(t, 0))) for t in EVENT_TYPES}
+    counts = {t: lines_after(directory / file_name(t), int(sizes.get(t, 0))) for t in EVENT_TYPES}
     if isinstance(sizes.get(PARQUET_RUN), str) and not any(t in sizes for t in EVENT_TYPES):
         # Parquet only: the run's complete files (by its tag) are what it left; its unfinished ones were never named.
         counts = rows_in(run_files(directory, sizes[PARQUET_RUN]))
@@ -423,8 +426,11 @@ def run_record(
     special_days: list[dict[str, Any]] | None = None,
     answer_keys: dict[str, dict[str, Any]] | None = None,
     model: SessionModel | None = None,
+    faults: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The manifest entry of one run; ``special_days`` are the calendar's holidays and deal days in its window.
+
+    ``faults`` are the faults injected, by kind, for a run with faults (listed in ``faults.jsonl``).
 
     ``answer_keys`` says what the run added to each answer-key file, by its entry's name in
     :data:`ANSWER_KEYS` (:func:`~src.output.answer_key.key_entry`; none added where missing).
@@ -450,9 +456,16 @@ def run_record(
         **{key: given.get(key) or key_entry(name, None) for key, name in ANSWER_KEYS.items()},
         "files": files,
         **({"parquet": parquet} if settings.writes_parquet else {}),
+        **({"faults": fault_entry(settings, faults)} if faults is not None else {}),
         "settings": settings_record(settings),
         "parameters": parameters,
     }
+
+
+def fault_entry(settings: Settings, faults: dict[str, int]) -> dict[str, Any]:
+    """The manifest's account of a run's faults: the sidecar, the rates asked for and the faults injected by kind."""
+    counts = {kind: faults.get(kind, 0) for kind in FAULT_KINDS}
+    return {"file": FAULTS_FILE, "rates": settings.fault_rates(), "counts": counts, "total": sum(counts.values())}
 
 
 def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> Path:
@@ -477,6 +490,7 @@ def write_manifest(directory: Path, record: dict[str, Any], overwrite: bool) -> 
         "settings_digest",
         "counts",
         "interrupted",
+        "faults",
         *ANSWER_KEYS,
     )
     runs.append({k: record[k] for k in keys if k in record})

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from ..models import EVENT_TYPES, stream_names
+from ..simulation.faults import FAULT_CODES
 from ..simulation.tables import time_order
-from .batch import EncodedBatch
+from .batch import EncodedBatch, Lines
 from .encoding import XADD_EVENT_ID
 
 
@@ -31,11 +32,16 @@ class RedisUnavailable(ConnectionError):
 
 @dataclass
 class _Chunk:
-    """Events for one transaction: per stream, their XADD commands back to back and the last event_id."""
+    """Events for one transaction: per stream, their XADD commands back to back and where to find them.
+
+    ``anchors`` holds, per stream, the event_id of the run's last event there up to the end
+    of the chunk that is not a retry (an injected duplicate shares its original's id), and
+    how many events follow it up to the chunk's end; None where the run has none yet.
+    """
 
     counts: list[int]
     args: list[memoryview]
-    last_ids: list[bytes | None]
+    anchors: list[tuple[bytes, int] | None]
 
     def __len__(self) -> int:
         return sum(self.counts)
@@ -73,6 +79,7 @@ class RedisPublisher:
         self.streams = list(self.stream_names.values())
         self.buffer_events = buffer_events
         self.chunk_events = chunk_events
+        self._anchors: list[tuple[bytes, int] | None] = [None] * len(EVENT_TYPES)  # see _Chunk
         self.give_up_after = give_up_after
         self.stopping: Callable[[], bool] = lambda: False  # set by the caller: a stop was asked for
         try:
@@ -115,7 +122,7 @@ class RedisPublisher:
 
     def write(self, batch: EncodedBatch) -> None:
         """Queue a batch (in time order, in chunks); wait while the buffer is full."""
-        for chunk in _chunks(batch, self.chunk_events):
+        for chunk in _chunks(batch, self.chunk_events, self._anchors):
             with self._lock:
                 while self._queued >= self.buffer_events and self.failure is None:
                     self._lock.wait(0.1)
@@ -290,10 +297,12 @@ class RedisPublisher:
         entry of one of its streams is in, with every chunk before it; the rest are not.
         """
         for position in range(len(chunks) - 1, -1, -1):
-            for stream, last_id in zip(self.streams, chunks[position].last_ids, strict=True):
-                if last_id is not None:
-                    top = self.client.xrevrange(stream, count=1)
-                    if top and top[0][1].get(b"event_id") == last_id:
+            for stream, anchor in zip(self.streams, chunks[position].anchors, strict=True):
+                if anchor is not None:
+                    # An event_id that is nowhere else, with the chunk's events after it on top of the stream.
+                    event_id, after = anchor
+                    top = self.client.xrevrange(stream, count=after + 1)
+                    if len(top) == after + 1 and top[after][1].get(b"event_id") == event_id:
                         return position + 1
                     break
         return 0
@@ -326,29 +335,54 @@ def _not_a_stream(stream: str, kind: bytes | str) -> str:
     return f"key {stream} holds a {_kind(kind)}, not a stream"
 
 
-def _chunks(batch: EncodedBatch, size: int) -> Iterator[_Chunk]:
-    """Split a batch into chunks of about ``size`` events in time order, each a run of XADDs per type."""
+def _chunks(batch: EncodedBatch, size: int, anchors: list[tuple[bytes, int] | None]) -> Iterator[_Chunk]:
+    """Split a batch into chunks of about ``size`` events in time order, each a run of XADDs per type.
+
+    ``anchors`` are the run's anchors per stream so far (see ``_Chunk``), updated here.
+    """
     order, _ = time_order([batch.stamps[t] for t in EVENT_TYPES])
     # Lines of each type used up to every position of the global order.
     used = np.stack([np.cumsum(order == k) for k in range(len(EVENT_TYPES))], axis=1)
     bounds = [np.zeros(len(EVENT_TYPES), dtype=np.int64)]
     bounds += [used[i - 1] for i in range(size, len(order), size)] + [used[-1]] if len(order) else []
+    retries = _retries(batch)
     for low, high in pairwise(bounds):
         counts: list[int] = []
         args: list[memoryview] = []
-        last_ids: list[bytes | None] = []
         for k, event_type in enumerate(EVENT_TYPES):
             first, end = int(low[k]), int(high[k])
             counts.append(end - first)
             if end > first:
-                xadds = batch.xadds[event_type]
-                args.append(xadds.span(first, end))
-                last = xadds.span(end - 1, end).tobytes()
-                start = last.rindex(XADD_EVENT_ID) + len(XADD_EVENT_ID)
-                last_ids.append(last[start : start + 36])
-            else:
-                last_ids.append(None)
-        yield _Chunk(counts, args, last_ids)
+                args.append(batch.xadds[event_type].span(first, end))
+                anchors[k] = _anchor(batch.xadds[event_type], retries[event_type], first, end, anchors[k])
+        yield _Chunk(counts, args, list(anchors))
+
+
+def _retries(batch: EncodedBatch) -> dict[str, np.ndarray]:
+    """Per type, whether each row is an injected retry (the same event_id as an event before it)."""
+    flags = {t: np.zeros(batch.counts[t], dtype=bool) for t in EVENT_TYPES}
+    if batch.faults is not None:
+        for event_type, faults in batch.faults.items():
+            flags[event_type][faults.rows[faults.kinds == FAULT_CODES["duplicate"]]] = True
+    return flags
+
+
+def _anchor(
+    commands: Lines, retries: np.ndarray, first: int, end: int, before: tuple[bytes, int] | None
+) -> tuple[bytes, int] | None:
+    """The anchor of a stream after rows [first, end): its last row that is not a retry, else ``before`` moved on.
+
+    A retry always follows its original, so an event_id found ``after`` entries below the top
+    of the stream is there only if these rows are.
+    """
+    row = end - 1
+    while row >= first and retries[row]:
+        row -= 1
+    if row < first:
+        return None if before is None else (before[0], before[1] + end - first)
+    command = commands.span(row, row + 1).tobytes()
+    start = command.rindex(XADD_EVENT_ID) + len(XADD_EVENT_ID)
+    return command[start : start + 36], end - 1 - row
 
 
 def redis_client(url: str | None, host: str, port: int, password: str | None, db: int) -> tuple[Any, str]:

@@ -32,6 +32,7 @@ import polars as pl
 
 from ..config import Settings
 from .calendar_link import site_calendar
+from .faults import Delivery
 from .journeys import Journeys
 from .population import Site, build_site, draw_platform_device
 from .sessions import SESSION_TIMEOUT_MS, Arrivals, SessionModel
@@ -271,9 +272,33 @@ def run_shard(
 
     Exactly ``plan.shard_counts()[index]`` events over all slices. After the last slice the
     generator returns the shard's users table (``StopIteration.value``), the answer key of
-    who signed up and churned.
+    who signed up and churned. With fault rates set, the slices are as delivered
+    (``simulation.faults``): in order of delivery, with copies on top of the count, and the
+    last slice also holds what arrives after the window.
     """
     world = world or World(settings, plan.seed, plan.start_ms, plan.end_ms)
+    slices = _shard_slices(settings, plan, index, world)
+    rates = settings.fault_rates()
+    if not any(rates.values()):
+        return (yield from slices)
+    delivery = Delivery(rates, plan.seed, world.empty_tables(), text=settings.writes_json)
+    bounds = plan.bounds()
+    i = 0
+    while True:
+        try:
+            tables = next(slices)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        # The last slice delivers all that waits, also what arrives after the window.
+        until = int(bounds[i + 1]) if i + 2 < len(bounds) else None
+        yield delivery.step(tables, rng_for(plan.seed, 31, index, i), until)
+        i += 1
+
+
+def _shard_slices(
+    settings: Settings, plan: ShardPlan, index: int, world: World
+) -> Generator[EventTables, None, pl.DataFrame]:
+    """``run_shard`` as made, before delivery."""
     shard = Shard(world, plan.seed, index, plan.shards, plan.start_ms, plan.end_ms)
     count = plan.shard_counts()[index]
     prior = world.model.expected_events_per_session()

@@ -1,0 +1,219 @@
+"""Faults injected on request, each one marked on the row it changed so the truth can be written down.
+
+A run with fault rates set passes every slice of events through a :class:`Delivery`, which
+draws, row by row and from the run's seed:
+
+- the faults of delivery, which change when or how often an event arrives: a retry
+  (``duplicate``, the same event_id later), a client's re-send (``resend``, a new event_id),
+  a ``late`` event (delivered minutes to days after its timestamp) and a click delivered just
+  before its search (``out_of_order``);
+- a device clock that is off (``clock_skew``): every event of some users, or anonymous
+  sessions, carries a timestamp off by that device's offset, but arrives on time;
+- the faults of content, which the encoder applies to the JSON text: ``malformed`` lines and
+  ``missing`` fields (here only the row and the way are drawn).
+
+From here on ``ts`` is the time an event is delivered, which orders the output (files,
+streams, date partitions), and ``event_ts`` the timestamp it carries. Every row has a fault
+code (0: none), a number that says how (a delay, an offset, a way), and for a copy the id of
+the event it copies. Kinds are exclusive: a row has at most one fault, and copies are clean
+copies. A run without faults never comes here, so its bytes are the same as before faults
+existed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ..config import FAULT_KINDS
+from .tables import EventTables, Schedule
+
+FAULT_CODES = {kind: code for code, kind in enumerate(FAULT_KINDS, start=1)}  # 0: no fault
+FAULT_COLUMNS = {
+    "event_ts": pl.Int64,  # the timestamp the event carries (``ts`` is when it is delivered)
+    "fault": pl.Int8,  # FAULT_CODES, or 0
+    "fault_value": pl.Int64,  # a delay or offset in ms, or the index of a way (MALFORMED_WAYS, MISSING_FIELDS)
+    "orig_hi": pl.UInt64,  # the event a duplicate or resend copies (0 for others)
+    "orig_lo": pl.UInt64,
+}
+MALFORMED_WAYS = ("cut", "invalid_json", "wrong_type", "invalid_utf8")
+# Required fields a client release may leave out or send as null, per event type: (field, how).
+MISSING_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "search": (("query", "dropped"), ("results_count", "null"), ("device_type", "dropped"), ("geo", "null")),
+    "click": (("search_event_id", "dropped"), ("result_price", "null"), ("result_id", "null")),
+    "conversion": (("click_event_id", "dropped"), ("booking_value", "null"), ("currency", "dropped")),
+}
+# Delays, lognormal: (median ms, sigma, least ms, most ms).
+RETRY_DELAY = (3_000, 1.5, 200, 3_600_000)  # a delivery retried after a lost acknowledgement
+RESEND_DELAY = (2_000, 1.0, 500, 600_000)  # a client that timed out and sent the event again
+LATE_DELAY = (1_800_000, 1.8, 60_000, 3 * 86_400_000)  # an offline phone, a stuck queue: minutes to days
+EARLY_MS = 2_000  # an out-of-order click arrives up to this long before its search
+NEVER = 2**62  # a time after every delivery
+
+
+def written_time(table: pl.DataFrame) -> pl.Series:
+    """The timestamp each row carries in the output (``ts`` unless faults moved its delivery or skewed it)."""
+    return table["event_ts"] if "event_ts" in table.columns else table["ts"]
+
+
+def with_fault_columns(tables: EventTables) -> EventTables:
+    """``tables`` as delivered without faults: each row on time, as it was made."""
+    return EventTables(*(_add_columns(table) for _, table in tables.items()))
+
+
+def _add_columns(table: pl.DataFrame) -> pl.DataFrame:
+    zero = {name: pl.lit(0, dtype) for name, dtype in FAULT_COLUMNS.items() if name != "event_ts"}
+    return table.with_columns(pl.col("ts").alias("event_ts"), **zero)
+
+
+def _delays(rng: np.random.Generator, n: int, shape: tuple[int, float, int, int]) -> np.ndarray:
+    median, sigma, least, most = shape
+    return np.clip(rng.lognormal(np.log(median), sigma, n), least, most).astype(np.int64)
+
+
+def _mix(words: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: 64 well-mixed bits from each word."""
+    z = words + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _unit(words: np.ndarray) -> np.ndarray:
+    return (words >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+class Delivery:
+    """Turns slices of clean events (sorted by time) into the slices delivered, faults and all.
+
+    Events delivered later than their slice (late ones, copies) wait here until their time
+    comes; :meth:`step` with no end delivers all that wait (the end of a batch run).
+    """
+
+    def __init__(self, rates: dict[str, float], seed: int, empty: EventTables, text: bool = True) -> None:
+        """Rates per kind (``Settings.fault_rates``), the run's seed, and tables with no rows.
+
+        Without ``text`` (no output of JSON), rows drawn for malformed or missing stay whole:
+        the draws, and so every other fault, are those of a run that writes JSON too.
+        """
+        self.rates = rates
+        self.text = text
+        self.empty = with_fault_columns(empty)
+        self.waiting = Schedule()
+        self.floor = -NEVER  # nothing may be delivered before what was delivered already
+        # Which devices have a wrong clock, and by how much, depends on the user alone, in every shard and slice.
+        self.salt = np.uint64(np.random.SeedSequence(seed, spawn_key=(31,)).generate_state(1, np.uint64)[0])
+
+    def step(self, tables: EventTables, rng: np.random.Generator, until_ms: int | None) -> EventTables:
+        """The events delivered before ``until_ms`` (all that wait when None), given the slice ``tables``."""
+        now, later = [], []
+        for event_type, table in tables.items():
+            on_time, moved = self._mark(event_type, table, rng, tables.search)
+            now.append(on_time)
+            later.append(moved)
+        self.waiting.add(EventTables(*later).sort())
+        due = self.waiting.pop_before(NEVER if until_ms is None else until_ms, self.empty)
+        if until_ms is not None:
+            self.floor = until_ms
+        return EventTables(*now).merge(due)
+
+    def skew(self, user: np.ndarray, session: np.ndarray) -> np.ndarray:
+        """The clock offset in ms of each event's device: 0 for most, drawn once per user (or anonymous session)."""
+        rate = self.rates["clock_skew"]
+        if rate <= 0 or not len(user):
+            return np.zeros(len(user), dtype=np.int64)
+        key = np.where(user >= 0, user.astype(np.uint64), session | np.uint64(1 << 63))
+        first = _mix(key ^ self.salt)
+        second = _mix(first)
+        third = _mix(second)
+        skewed = _unit(first) < rate
+        sign = np.where(second & np.uint64(1), 1, -1)
+        # A third are set to the wrong time zone (whole hours); the rest drift by seconds to a quarter of an hour.
+        hours = 3_600_000 * (1 + (_unit(second) * 12).astype(np.int64))
+        drift = np.exp(np.log(2_000) + _unit(third) * np.log(900_000 / 2_000)).astype(np.int64)
+        offset = np.where(_unit(third) < 1 / 3, hours, drift) * sign
+        return np.where(skewed, offset, 0).astype(np.int64)
+
+    def _mark(
+        self, event_type: str, table: pl.DataFrame, rng: np.random.Generator, searches: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The rows of one type delivered on time, and those delivered at another time (with any copies)."""
+        n = table.height
+        ts = table["ts"].to_numpy()
+        offset = self.skew(table["user"].to_numpy(), table["session"].to_numpy())
+        fault = np.where(offset != 0, FAULT_CODES["clock_skew"], 0).astype(np.int8)
+        value = offset.copy()
+        kinds = ["duplicate", "resend", "late", "malformed", "missing"]
+        if event_type == "click":
+            kinds.append("out_of_order")
+        edges = np.cumsum([self.rates[k] for k in kinds])
+        pick = np.searchsorted(edges, rng.random(n), side="right")  # len(kinds): none
+        pick[offset != 0] = len(kinds)
+        chosen = {kind: np.flatnonzero(pick == k) for k, kind in enumerate(kinds)}
+        sent = ts.copy()
+
+        late = chosen["late"]
+        value[late] = _delays(rng, len(late), LATE_DELAY)
+        sent[late] += value[late]
+        fault[late] = FAULT_CODES["late"]
+        for kind, count in (("malformed", len(MALFORMED_WAYS)), ("missing", len(MISSING_FIELDS[event_type]))):
+            rows = chosen[kind]
+            way = rng.integers(0, count, len(rows))
+            if self.text:
+                fault[rows] = FAULT_CODES[kind]
+                value[rows] = way
+        if event_type == "click":
+            rows = chosen["out_of_order"]
+            search_ts = self._search_times(table, rows, searches)
+            # Never before what was delivered already: the click must land in this slice, before its search.
+            early = np.minimum(rng.integers(1, EARLY_MS + 1, len(rows)), search_ts - self.floor)
+            can = (search_ts >= 0) & (early > 0)
+            rows, early = rows[can], early[can]
+            sent[rows] = search_ts[can] - early
+            value[rows] = early
+            fault[rows] = FAULT_CODES["out_of_order"]
+
+        marked = table.with_columns(
+            pl.Series("ts", sent),
+            pl.Series("event_ts", ts + offset),
+            pl.Series("fault", fault),
+            pl.Series("fault_value", value),
+            pl.lit(0, pl.UInt64).alias("orig_hi"),
+            pl.lit(0, pl.UInt64).alias("orig_lo"),
+        )
+        moved_rows = sent != ts
+        copies = [
+            self._copies(marked, chosen["duplicate"], "duplicate", _delays(rng, len(chosen["duplicate"]), RETRY_DELAY)),
+            self._copies(
+                marked, chosen["resend"], "resend", _delays(rng, len(chosen["resend"]), RESEND_DELAY), rng=rng
+            ),
+        ]
+        return marked.filter(pl.Series(~moved_rows)), pl.concat([marked.filter(pl.Series(moved_rows)), *copies])
+
+    @staticmethod
+    def _copies(
+        marked: pl.DataFrame, rows: np.ndarray, kind: str, delay: np.ndarray, rng: np.random.Generator | None = None
+    ) -> pl.DataFrame:
+        """Copies of ``rows`` delivered ``delay`` ms after them; with ``rng``, under new event ids."""
+        copies = marked[rows]
+        new_ids = {}
+        if rng is not None:
+            new_ids = {"id_hi": rng.integers(0, 2**64, len(rows), dtype=np.uint64),
+                       "id_lo": rng.integers(0, 2**64, len(rows), dtype=np.uint64)}  # fmt: skip
+        return copies.with_columns(
+            (pl.col("ts") + pl.Series(delay)).alias("ts"),
+            pl.lit(FAULT_CODES[kind], pl.Int8).alias("fault"),
+            pl.Series("fault_value", delay),
+            pl.col("id_hi").alias("orig_hi"),
+            pl.col("id_lo").alias("orig_lo"),
+        ).with_columns(*(pl.Series(name, ids) for name, ids in new_ids.items()))
+
+    def _search_times(self, clicks: pl.DataFrame, rows: np.ndarray, searches: pl.DataFrame) -> np.ndarray:
+        """The time of the search each of the clicks ``rows`` belongs to, from this slice's searches (-1: not here)."""
+        wanted = clicks[rows].select("search_hi", "search_lo").with_row_index("row")
+        found = wanted.join(
+            searches.select(pl.col("id_hi").alias("search_hi"), pl.col("id_lo").alias("search_lo"), "ts"),
+            on=["search_hi", "search_lo"],
+            how="left",
+        ).sort("row")
+        return found["ts"].fill_null(-1).to_numpy()
