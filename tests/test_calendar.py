@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +151,23 @@ class TestCalendar:
         """A negative strength raises a ValueError that names it."""
         with pytest.raises(ValueError, match="strength"):
             Calendar(["US"], 0, 10, strength=-1.0)
+
+
+def test_time_zones_come_from_the_pinned_package_not_the_machine(tmp_path: Path) -> None:
+    """A machine whose zone database says Paris is Tokyo changes nothing: zones are read from tzdata."""
+    import zoneinfo
+    from importlib import resources
+
+    from src.simulation.timing import time_zone
+
+    (tmp_path / "Europe").mkdir()
+    tokyo = resources.files("tzdata.zoneinfo").joinpath("Asia", "Tokyo").read_bytes()
+    (tmp_path / "Europe" / "Paris").write_bytes(tokyo)
+    zoneinfo.reset_tzpath([str(tmp_path)])
+    time_zone.cache_clear()
+    try:
+        assert zoneinfo.ZoneInfo.no_cache("Europe/Paris").utcoffset(datetime(2026, 1, 15)) == timedelta(hours=9)
+        assert time_zone("Europe/Paris").utcoffset(datetime(2026, 1, 15)) == timedelta(hours=1)
+    finally:
+        zoneinfo.reset_tzpath()
+        time_zone.cache_clear()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from importlib import resources
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -177,10 +178,22 @@ DayFactor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @cache
+def time_zone(name: str) -> ZoneInfo:
+    """The zone from the pinned ``tzdata`` package, never the system's database.
+
+    The system's copy differs between machines (Debian's tzdata is updated apart from
+    Python's), and a zone whose rules changed would move local times, and with them the
+    events: the same seed must give the same bytes on every machine.
+    """
+    with resources.files("tzdata.zoneinfo").joinpath(*name.split("/")).open("rb") as data:
+        return ZoneInfo.from_file(data, key=name)
+
+
+@cache
 def _offset_at_day(zone: str, day: int) -> int:
     """UTC offset in ms of ``zone`` at noon UTC of ``day`` (days since the epoch)."""
     noon = datetime(1970, 1, 1, 12, tzinfo=UTC) + timedelta(days=day)
-    offset = noon.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+    offset = noon.astimezone(time_zone(zone)).utcoffset() or timedelta(0)
     return int(offset.total_seconds() * 1000)
 
 
@@ -204,7 +217,7 @@ def zone_offsets(zone_names: tuple[str, ...], zone: np.ndarray, t_ms: np.ndarray
 @cache
 def _hourly_offsets(zone: str, day: int) -> tuple[int, ...]:
     """UTC offsets in ms of ``zone`` during each UTC hour of ``day`` (days since the epoch)."""
-    name = ZoneInfo(zone)
+    name = time_zone(zone)
     start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)
     return tuple(
         int(((start + timedelta(hours=h)).astimezone(name).utcoffset() or timedelta(0)).total_seconds() * 1000)
