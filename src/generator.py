@@ -206,7 +206,11 @@ class EventGenerator:
         self._live_shard = shard
         empty = self.world.empty_tables()
         rates = self.settings.fault_rates()
-        delivery = Delivery(rates, self.seed, empty, text=self.settings.writes_json) if any(rates.values()) else None
+        delivery = None
+        if any(rates.values()):
+            # A live run's release comes out when the run starts, unless FAULT_DRIFT_AT says otherwise.
+            release = to_ms(self.settings.fault_drift_at) if self.settings.fault_drift_at else (start_ms or 0)
+            delivery = Delivery(rates, self.seed, empty, release, text=self.settings.writes_json)
         schedule = Schedule()
         # The site was already running: sessions started in the warm-up have their later events kept.
         warmup = int(min(WARMUP_MS, max(WARMUP_MIN_MS, WARMUP_EVENTS / rate * 1000)))

@@ -355,6 +355,15 @@ def report(
             + ("integrity: all checks 0" if not failing else f"integrity: {', '.join(failing)} not 0"),
             err=True,
         )
+        if data["faults"]["sidecar"]:
+            found = data["faults"]["found"]
+            injected = sum(data["faults"]["sidecar"]["injected"].values())
+            click.echo(
+                f"faults: {injected:,} injected ({data['faults']['sidecar']['file']}); found and taken out "
+                f"{found['duplicate']:,} retries, {found['resend']:,} re-sends, {found['malformed_or_missing']:,} "
+                f"bad lines, {found['drift']:,} lines of schema version 2; the figures are of the rest",
+                err=True,
+            )
     return 0
 
 

@@ -32,6 +32,14 @@ FAULTS_FILE = "faults.jsonl"
 WRONG_TYPE = {"search": "results_count", "click": "result_position", "conversion": "booking_value"}
 # A JSON value at the top level of an event: a string, an object without objects inside (geo), or a scalar.
 _VALUE = r'(?:"(?:[^"\\]|\\.)*"|\{[^{}]*\}|[^,}]*)'
+# What schema version 2 (a client release) does to each event type: a field renamed, one sent as text,
+# one left out; every type also gains schema_version (after event_type) and app_version (at the end).
+DRIFT = {
+    "search": {"renamed": ("device_type", "device"), "retyped": "results_count", "dropped": "page"},
+    "click": {"renamed": ("result_position", "position"), "retyped": "result_price", "dropped": "result_provider"},
+    "conversion": {"renamed": ("booking_value", "amount"), "retyped": "commission", "dropped": "product_type"},
+}
+APP_VERSION = "5.2.0"
 UTF8_AT = len('{"event_id":"')  # an invalid_utf8 line has the first character of its event_id replaced by 0xFF
 BAD_BYTE = 0xFF
 
@@ -77,13 +85,26 @@ def damage(event_type: str, json_text: pl.Series, table: pl.DataFrame) -> pl.Ser
     text = pl.col("json")
     ways: list[tuple[int, int, pl.Expr]] = [
         (FAULT_CODES["malformed"], 0, text.str.slice(0, text.str.len_chars() // 2)),
-        (FAULT_CODES["malformed"], 1, text.str.strip_suffix("}") + ",}"),
+        (FAULT_CODES["malformed"], 1, text.str.replace(',"timestamp":', '"timestamp":', literal=True)),
         (FAULT_CODES["malformed"], 2, _retyped(WRONG_TYPE[event_type])),
     ]
     for k, (field, how) in enumerate(MISSING_FIELDS[event_type]):
         pattern = f'"{field}":{_VALUE}'
         new = text.str.replace(pattern + ",", "") if how == "dropped" else text.str.replace(pattern, f'"{field}":null')
         ways.append((FAULT_CODES["missing"], k, new))
+    drift = DRIFT[event_type]
+    renamed, new_name = drift["renamed"]
+    version_2 = (
+        text.str.replace(
+            f'"event_type":"{event_type}",', f'"event_type":"{event_type}","schema_version":2,', literal=True
+        )
+        .str.replace(f'"{renamed}":', f'"{new_name}":', literal=True)
+        .str.replace(f'"{drift["retyped"]}":(-?[0-9.]+)', f'"{drift["retyped"]}":"${{1}}"')
+        .str.replace(f'"{drift["dropped"]}":{_VALUE},', "")
+        .str.strip_suffix("}")
+        + f',"app_version":"{APP_VERSION}"}}'
+    )
+    ways.append((FAULT_CODES["drift"], 0, version_2))
     for code, way, expr in ways:
         rows = np.flatnonzero((fault == code) & (value == way))
         if len(rows):
@@ -148,6 +169,8 @@ def records(event_type: str, table: pl.DataFrame) -> FaultRows:
         .then(change('{"how":"', text("malformed"), '"}'))
         .when(kind == "missing")
         .then(change('{"field":"', text("field"), '","how":"', text("how"), '"}'))
+        .when(kind == "drift")
+        .then(pl.lit(drift_change(event_type)))
         .otherwise(change('{"early_ms":', text("value"), ',"before_event_id":"', text("before"), '"}'))
     )
     record = change(
@@ -156,6 +179,17 @@ def records(event_type: str, table: pl.DataFrame) -> FaultRows:
         described,
     )  # fmt: skip
     return FaultRows(rows.astype(np.int64), code.astype(np.int8), frame.select(record.alias("record")).to_series())
+
+
+def drift_change(event_type: str) -> str:
+    """The sidecar's ``change`` of a drifted event of ``event_type``."""
+    drift = DRIFT[event_type]
+    old, new = drift["renamed"]
+    return json.dumps(
+        {"schema_version": 2, "renamed": {old: new}, "retyped": [drift["retyped"]], "dropped": [drift["dropped"]],
+         "added": ["schema_version", "app_version"]},
+        separators=(",", ":"),
+    )  # fmt: skip
 
 
 def _text(chars: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from ..output.manifest import NOT_EVENT_SETTINGS, read_manifest, true_parameters
 from ..reference import USD_RATES, all_cities, countries
 from .checks import flag
 from .figures import figures
+from .injected import drop_copies, faults
 from .lifecycle import lifecycle
 from .measure import query_one
 from .offers import offers
@@ -43,6 +44,12 @@ _STRUCTURES = {
     "conversion": """{"event_id":"VARCHAR","event_type":"VARCHAR","timestamp":"VARCHAR","user_id":"VARCHAR",
         "session_id":"VARCHAR","click_event_id":"VARCHAR","booking_value":"DOUBLE","commission":"DOUBLE",
         "currency":"VARCHAR","product_type":"VARCHAR","provider":"VARCHAR"}""",
+}
+# The numbers at the top level of each event, which must be JSON numbers.
+_NUMBERS = {
+    "search": ("results_count", "page"),
+    "click": ("result_position", "result_price"),
+    "conversion": ("booking_value", "commission"),
 }
 _UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 _COMMON_CHECKS = f"""regexp_full_match(coalesce(j.event_id, ''), '{_UUID}')
@@ -165,10 +172,22 @@ def _load_lines(
         f"SELECT line_no, left(line, 80) FROM {raw} WHERE NOT coalesce(json_valid(line), false) ORDER BY line_no"
     ).fetchall():
         problems.append({"file": path.name, "line": line_no, "problem": f"not JSON: {line!r}"})
+    # DuckDB reads "12" as the number 12: a number sent as text is taken out, so the line fails the schema.
+    text = "line"
+    for field in _NUMBERS[event_type]:
+        text = f"""CASE WHEN json_type(line, '$.{field}') = 'VARCHAR' THEN json_merge_patch({text}, '{{"{field}":null}}')
+            ELSE {text} END"""
     con.execute(
-        f"""CREATE TABLE {table} AS SELECT line_no, from_json(line, '{" ".join(_STRUCTURES[event_type].split())}') AS j
-        FROM {raw} WHERE coalesce(json_valid(line), false)"""
+        f"""CREATE TABLE {table} AS SELECT line_no, from_json({text}, '{" ".join(_STRUCTURES[event_type].split())}')
+        AS j FROM {raw} WHERE coalesce(json_valid(line), false)"""
     )
+    # A line of another schema version (a client release) is counted apart, and not measured.
+    drifted = (
+        f"SELECT line_no FROM {raw} WHERE coalesce(json_valid(line), false) AND json_exists(line, '$.schema_version')"
+    )
+    failures[f"{event_type}_drifted"] = int(query_one(con, f"SELECT count(*) FROM ({drifted})"))
+    if failures[f"{event_type}_drifted"]:
+        con.execute(f"DELETE FROM {table} WHERE line_no IN ({drifted})")
     con.execute(f"DROP TABLE {raw}")
 
 
@@ -289,12 +308,14 @@ def _measure(
     problems: list[dict[str, Any]] = []
     schema_failures, input_format = _load(con, directory, problems)
     not_text = sum(schema_failures.pop(f"{t}_not_text", 0) for t in EVENT_TYPES)
+    drifted = {t: schema_failures.pop(f"{t}_drifted", 0) for t in EVENT_TYPES}
     if not query_one(con, "SELECT count(*) FROM j_search"):
         names = (file_name("search"), dataset_label("search"))
         first = next((p for p in problems if p["file"] in names), None)  # the source read, and what is wrong
         search = str(first["file"]) if first else names[input_format == "parquet"]
         why = str(first["problem"]) if first else "no event matches the schema"
         raise ReportError(f"--input={directory}: nothing to measure, not one valid search event in {search} ({why})")
+    copies = drop_copies(con)  # every figure is measured on the events as the site made them
     _flatten(con)
 
     report: dict[str, Any] = {
@@ -309,9 +330,10 @@ def _measure(
     report["lifecycle"] = lifecycle(con, directory, manifest)
     report["offers"] = offers(con, directory, parameters)
     report["integrity"]["schema_failures"] = schema_failures
-    report["integrity"]["malformed_lines"] = sum(1 for p in problems if str(p["problem"]).startswith("not JSON")) + max(
-        0, not_text - 1
-    )
+    # Lines that are not JSON, one problem each, and lines that are not UTF-8 text, one problem per file.
+    not_json = [p for p in problems if str(p["problem"]).startswith("not JSON")]
+    report["integrity"]["malformed_lines"] = sum(1 for p in not_json if "not UTF-8" not in p["problem"]) + not_text
+    report["faults"] = faults(con, directory, copies, drifted, report["integrity"])
     report["problems"] = problems[:200]
     report["manifest"] = _runs(manifest)
     flag(report)

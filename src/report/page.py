@@ -557,6 +557,12 @@ def _offers(report: dict[str, Any]) -> str:
     return offers_section(report)
 
 
+def _faults(report: dict[str, Any]) -> str:
+    from .faults_page import faults_section  # it draws with this module's helpers
+
+    return faults_section(report)
+
+
 def render(report: dict[str, Any]) -> str:
     """The whole page."""
     sections = [
@@ -571,6 +577,7 @@ def render(report: dict[str, Any]) -> str:
         ("trips", "Trips, prices and bookings", _trips_money),
         ("offers", "Prices and offers", _offers),
         ("integrity", "Integrity", _integrity),
+        ("faults", "Faults in the input", _faults),
     ]
     body = "".join(f'<section id="{key}"><h2>{title}</h2>{make(report)}</section>' for key, title, make in sections)
     return (

@@ -9,8 +9,9 @@ draws, row by row and from the run's seed:
   before its search (``out_of_order``);
 - a device clock that is off (``clock_skew``): every event of some users, or anonymous
   sessions, carries a timestamp off by that device's offset, but arrives on time;
-- the faults of content, which the encoder applies to the JSON text: ``malformed`` lines and
-  ``missing`` fields (here only the row and the way are drawn).
+- the faults of content, which the encoder applies to the JSON text: ``malformed`` lines,
+  ``missing`` fields, and ``drift`` (schema version 2, sent by a share of users' clients from
+  a release on); here only the row and the way are drawn.
 
 From here on ``ts`` is the time an event is delivered, which orders the output (files,
 streams, date partitions), and ``event_ts`` the timestamp it carries. Every row has a fault
@@ -79,6 +80,11 @@ def _mix(words: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def _device(user: np.ndarray, session: np.ndarray) -> np.ndarray:
+    """A key per device: the user, or for an anonymous visitor the session."""
+    return np.where(user >= 0, user.astype(np.uint64), session | np.uint64(1 << 63))
+
+
 def _unit(words: np.ndarray) -> np.ndarray:
     return (words >> np.uint64(11)).astype(np.float64) / 2.0**53
 
@@ -90,19 +96,22 @@ class Delivery:
     comes; :meth:`step` with no end delivers all that wait (the end of a batch run).
     """
 
-    def __init__(self, rates: dict[str, float], seed: int, empty: EventTables, text: bool = True) -> None:
-        """Rates per kind (``Settings.fault_rates``), the run's seed, and tables with no rows.
+    def __init__(
+        self, rates: dict[str, float], seed: int, empty: EventTables, drift_at_ms: int, text: bool = True
+    ) -> None:
+        """Rates per kind (``Settings.fault_rates``), the run's seed, tables with no rows, and the drift's release.
 
-        Without ``text`` (no output of JSON), rows drawn for malformed or missing stay whole:
-        the draws, and so every other fault, are those of a run that writes JSON too.
+        Without ``text`` (no output of JSON), rows drawn for malformed, missing or drift stay
+        whole: the draws, and so every other fault, are those of a run that writes JSON too.
         """
         self.rates = rates
         self.text = text
+        self.drift_at_ms = drift_at_ms
         self.empty = with_fault_columns(empty)
         self.waiting = Schedule()
         self.floor = -NEVER  # nothing may be delivered before what was delivered already
-        # Which devices have a wrong clock, and by how much, depends on the user alone, in every shard and slice.
-        self.salt = np.uint64(np.random.SeedSequence(seed, spawn_key=(31,)).generate_state(1, np.uint64)[0])
+        # Which devices have a wrong clock or the new release depends on the user alone, in every shard and slice.
+        self.salt, self.drift_salt = np.random.SeedSequence(seed, spawn_key=(31,)).generate_state(2, np.uint64)
 
     def step(self, tables: EventTables, rng: np.random.Generator, until_ms: int | None) -> EventTables:
         """The events delivered before ``until_ms`` (all that wait when None), given the slice ``tables``."""
@@ -122,8 +131,7 @@ class Delivery:
         rate = self.rates["clock_skew"]
         if rate <= 0 or not len(user):
             return np.zeros(len(user), dtype=np.int64)
-        key = np.where(user >= 0, user.astype(np.uint64), session | np.uint64(1 << 63))
-        first = _mix(key ^ self.salt)
+        first = _mix(_device(user, session) ^ self.salt)
         second = _mix(first)
         third = _mix(second)
         skewed = _unit(first) < rate
@@ -133,6 +141,13 @@ class Delivery:
         drift = np.exp(np.log(2_000) + _unit(third) * np.log(900_000 / 2_000)).astype(np.int64)
         offset = np.where(_unit(third) < 1 / 3, hours, drift) * sign
         return np.where(skewed, offset, 0).astype(np.int64)
+
+    def drifted(self, user: np.ndarray, session: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Whether each event is sent by a client on the drifted release: a share of users, from its release on."""
+        rate = self.rates["drift"]
+        if rate <= 0 or not len(user):
+            return np.zeros(len(user), dtype=bool)
+        return (_unit(_mix(_device(user, session) ^ self.drift_salt)) < rate) & (ts >= self.drift_at_ms)
 
     def _mark(
         self, event_type: str, table: pl.DataFrame, rng: np.random.Generator, searches: pl.DataFrame
@@ -148,7 +163,11 @@ class Delivery:
             kinds.append("out_of_order")
         edges = np.cumsum([self.rates[k] for k in kinds])
         pick = np.searchsorted(edges, rng.random(n), side="right")  # len(kinds): none
-        pick[offset != 0] = len(kinds)
+        # A user's clock or release takes all their events: those have no other fault.
+        drifted = self.drifted(table["user"].to_numpy(), table["session"].to_numpy(), ts) & (offset == 0)
+        pick[(offset != 0) | drifted] = len(kinds)
+        if self.text:
+            fault[drifted] = FAULT_CODES["drift"]
         chosen = {kind: np.flatnonzero(pick == k) for k, kind in enumerate(kinds)}
         sent = ts.copy()
 

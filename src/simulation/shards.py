@@ -37,7 +37,7 @@ from .journeys import Journeys
 from .population import Site, build_site, draw_platform_device
 from .sessions import SESSION_TIMEOUT_MS, Arrivals, SessionModel
 from .tables import EventTables
-from .timing import MS_PER_DAY, TimeModel, local_time
+from .timing import MS_PER_DAY, TimeModel, local_time, to_ms
 from .users import (
     BASE_LAST_SEEN_DAYS,
     BASE_SIGNUP_DAYS,
@@ -281,7 +281,8 @@ def run_shard(
     rates = settings.fault_rates()
     if not any(rates.values()):
         return (yield from slices)
-    delivery = Delivery(rates, plan.seed, world.empty_tables(), text=settings.writes_json)
+    release = to_ms(settings.fault_drift_at) if settings.fault_drift_at else (plan.start_ms + plan.end_ms) // 2
+    delivery = Delivery(rates, plan.seed, world.empty_tables(), release, text=settings.writes_json)
     bounds = plan.bounds()
     i = 0
     while True:
