@@ -63,7 +63,8 @@ def _bytes(directory: Path) -> int:
 
 
 EVERY_KIND_AT_1 = {f"FAULT_{kind.upper()}_RATE": "0.01" for kind in
-                   ("duplicate", "resend", "late", "out_of_order", "malformed", "missing", "clock_skew")}  # fmt: skip
+                   ("duplicate", "resend", "late", "out_of_order", "malformed", "missing", "clock_skew", "drift",
+                    "bot")}  # fmt: skip
 
 
 def run_once(

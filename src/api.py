@@ -265,6 +265,7 @@ def generate(
                 overwrite=settings.overwrite,
                 compression=settings.parquet_compression,
                 stale=stale,
+                nulls=settings.fault_rates()["missing"] > 0,
             )
             folder.append(parquet)
             datasets = dict(parquet.paths)

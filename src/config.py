@@ -48,15 +48,15 @@ OUTPUT_ALIASES = {"console": "stdout"}
 OUTPUT_SINKS = ("file", "parquet", "redis")  # outputs that combine, in the order a combination is written
 
 # Fault kinds with a rate setting each (FAULT_<KIND>_RATE), and the presets FAULTS names.
-FAULT_KINDS = ("duplicate", "resend", "late", "out_of_order", "malformed", "missing", "clock_skew", "drift")
+FAULT_KINDS = ("duplicate", "resend", "late", "out_of_order", "malformed", "missing", "clock_skew", "drift", "bot")
 FAULT_PRESETS: dict[str, dict[str, float]] = {
     "none": dict.fromkeys(FAULT_KINDS, 0.0),
     # A healthy production pipeline's background noise.
     "light": {"duplicate": 0.002, "resend": 0.001, "late": 0.005, "out_of_order": 0.002, "malformed": 0.0005,
-              "missing": 0.001, "clock_skew": 0.005, "drift": 0.0},
+              "missing": 0.001, "clock_skew": 0.005, "drift": 0.0, "bot": 0.05},
     # A bad day: a retry storm, a backlog of offline phones, a broken client release.
     "chaos": {"duplicate": 0.03, "resend": 0.01, "late": 0.05, "out_of_order": 0.03, "malformed": 0.01,
-              "missing": 0.02, "clock_skew": 0.03, "drift": 0.2},
+              "missing": 0.02, "clock_skew": 0.03, "drift": 0.2, "bot": 0.445},
 }  # fmt: skip
 
 # Which command-line flag sets which field, so errors can name what the user typed.
@@ -458,6 +458,12 @@ class Settings(BaseSettings):
         json_schema_extra={"allowed": "ISO 8601 date or time"},
         description="When the client release that drifts the schema comes out; the middle of the window if unset.",
     )
+    fault_bot_rate: float | None = Field(
+        None,
+        ge=0,
+        le=0.9,
+        description="Share of searches made by bots (44.5 % of travel traffic is bad bots: Imperva).",
+    )
 
     @field_validator("redis_url")
     @classmethod
@@ -566,7 +572,7 @@ class Settings(BaseSettings):
     def _fault_total(self) -> Settings:
         # A click can have any one of the kinds but clock skew and drift (which take their user's events whole).
         rates = self.fault_rates()
-        total = sum(rate for kind, rate in rates.items() if kind not in ("clock_skew", "drift"))
+        total = sum(rate for kind, rate in rates.items() if kind not in ("clock_skew", "drift", "bot"))
         if total > 1:
             given = [f"fault_{k}_rate" for k in FAULT_KINDS if getattr(self, f"fault_{k}_rate") is not None]
             raise ValueError(

@@ -361,7 +361,8 @@ def report(
             click.echo(
                 f"faults: {injected:,} injected ({data['faults']['sidecar']['file']}); found and taken out "
                 f"{found['duplicate']:,} retries, {found['resend']:,} re-sends, {found['malformed_or_missing']:,} "
-                f"bad lines, {found['drift']:,} lines of schema version 2; the figures are of the rest",
+                f"bad lines, {found['drift']:,} lines of schema version 2, {found['bot']:,} bot searches; "
+                "the figures are of the rest",
                 err=True,
             )
     return 0

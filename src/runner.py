@@ -70,8 +70,11 @@ def encoder_for(generator: EventGenerator, publishers: Sequence[Publisher]) -> E
     names = [getattr(p, "stream_names", None) for p in publishers]
     streams = next((n for n in names if n), None)
     parquet = [isinstance(p, ParquetPublisher) for p in publishers]
+    nulls = any(p.nulls for p in publishers if isinstance(p, ParquetPublisher))
     lines = not all(bool(n) or table for n, table in zip(names, parquet, strict=True))
-    return Encoder(generator.catalogue, generator.cities, streams=streams, lines=lines, parquet=any(parquet))
+    return Encoder(
+        generator.catalogue, generator.cities, streams=streams, lines=lines, parquet=any(parquet), parquet_nulls=nulls
+    )
 
 
 def encoded(
@@ -115,7 +118,14 @@ def run_batch(
     with _flushed(publishers, result):
         if rate is None and workers > 1:
             # The workers encode their own shards' events; here their bytes are only merged in time order.
-            factory = partial(Encoder, streams=encoder.streams, lines=encoder.lines, parquet=encoder.arrow is not None)
+            arrow = encoder.arrow
+            factory = partial(
+                Encoder,
+                streams=encoder.streams,
+                lines=encoder.lines,
+                parquet=arrow is not None,
+                parquet_nulls=arrow is not None and arrow.nulls,
+            )
             parts = generator.batch_encoded(count, start, end, workers, factory)
             ready: Iterator[EncodedBatch] = (EncodedBatch.merge(p) for p in parts)
         else:

@@ -103,7 +103,9 @@ def test_every_kind_is_in_the_sidecar_and_the_manifest_sums_them(faulty: Path) -
     # Drift: 1 % of users, from the middle of the window on: about 0.5 % of events, in the second half only.
     assert 400 < counts["drift"] < 1600, counts
     assert records.filter(pl.col("kind") == "drift")["timestamp"].min() >= "2026-01-08T12:00:00"
-    assert sum(manifest["counts"].values()) == 200_000 + counts["duplicate"] + counts["resend"]
+    # Bots: 1 % of searches, on top of the people's.
+    assert 0.007 < counts["bot"] / manifest["counts"]["search"] < 0.013, counts
+    assert sum(manifest["counts"].values()) == 200_000 + counts["duplicate"] + counts["resend"] + counts["bot"]
 
 
 def test_malformed_and_missing_lines_are_found_exactly(faulty: Path) -> None:
@@ -156,6 +158,29 @@ def test_duplicates_and_resends_are_found_exactly(faulty: Path) -> None:
         copies = mine.filter(pl.col("kind").is_in(["duplicate", "resend"]))
         originals = set(lines["event_id"].to_list())
         assert set(copies["original_event_id"].to_list()) <= originals
+
+
+def test_bot_sessions_are_found_exactly(faulty: Path) -> None:
+    """Sessions of 10+ searches, a median gap under 5 s and no click: exactly the sessions of the sidecar's bots."""
+    path = {t: str(faulty / file_name(t)) for t in EVENT_TYPES}
+    con = duckdb.connect()
+    # Bad lines (not JSON, not UTF-8) are read as nothing: the analyst's quarantine has them.
+    con.execute(f"""CREATE TABLE s AS SELECT * FROM read_json('{path["search"]}', ignore_errors = true,
+        columns = {{event_id: 'VARCHAR', session_id: 'VARCHAR', timestamp: 'VARCHAR'}})""")
+    con.execute(f"""CREATE TABLE c AS SELECT * FROM read_json('{path["click"]}', ignore_errors = true,
+        columns = {{session_id: 'VARCHAR'}})""")
+    flagged = con.sql("""SELECT session_id FROM (SELECT session_id, count(*) AS n, median(gap) AS gap FROM (
+        SELECT session_id, epoch_ms(timestamp::TIMESTAMP) - lag(epoch_ms(timestamp::TIMESTAMP))
+            OVER (PARTITION BY session_id ORDER BY timestamp) AS gap FROM s WHERE session_id IS NOT NULL)
+        GROUP BY 1) WHERE n >= 10 AND gap < 5000
+        AND session_id NOT IN (SELECT session_id FROM c WHERE session_id IS NOT NULL)""").fetchall()
+    records = sidecar(faulty).filter(pl.col("kind") == "bot")
+    con.register("bots", records.select("event_id").to_arrow())
+    sessions = con.sql("SELECT DISTINCT session_id FROM s JOIN bots USING (event_id)").fetchall()
+    assert len(sessions) > 20
+    assert sorted(flagged) == sorted(sessions)
+    events = con.sql("SELECT count(*) FROM s WHERE session_id IN (SELECT session_id FROM bots JOIN s USING (event_id))")
+    assert events.fetchall() == [(records.height,)]
 
 
 def test_late_and_skewed_events_stand_out_from_their_neighbours(faulty: Path) -> None:
@@ -283,6 +308,23 @@ def test_parquet_rows_land_in_the_partition_of_their_delivery(tmp_path: Path) ->
     assert search.height == len((tmp_path / file_name("search")).read_bytes().splitlines())
 
 
+def test_a_missing_field_is_a_null_in_parquet(tmp_path: Path) -> None:
+    """In Parquet a field left out or sent as null is a null (of a nullable column), for exactly the sidecar's rows."""
+    run(tmp_path, 30_000, output="parquet", fault_missing_rate=0.05)
+    records = sidecar(tmp_path).filter(pl.col("kind") == "missing")
+    assert records.height > 1000
+    for event_type, fields in REQUIRED.items():
+        nulls = " OR ".join(f"{field} IS NULL" for field in fields)
+        table = duckdb.sql(
+            f"SELECT event_id, {', '.join(fields)} FROM read_parquet('{tmp_path}/{event_type}_events/*/*.parquet') "
+            f"WHERE {nulls}"
+        ).pl()
+        expected = records.filter(pl.col("event_type") == event_type)
+        found = [(row["event_id"], next(f for f in fields if row[f] is None)) for row in table.iter_rows(named=True)]
+        wanted = [(r["event_id"], r["change"]["field"]) for r in expected.iter_rows(named=True)]
+        assert sorted(found) == sorted(wanted), event_type
+
+
 def test_injected_retries_reach_redis_once_each_through_lost_connections(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -341,7 +383,7 @@ def test_a_chunk_of_retries_alone_is_found_in_redis_only_when_it_is_there(redis_
 
 
 def test_parquet_alone_gets_the_same_rows_and_no_text_faults(tmp_path: Path) -> None:
-    """Without JSON output nothing is malformed, missing a field or drifted; every other fault is as with JSON."""
+    """Without JSON nothing is malformed or drifted; every other fault (a missing field: a null) is as with JSON."""
     run(tmp_path / "alone", 30_000, output="parquet", faults="chaos")
     run(tmp_path / "both", 30_000, output="file,parquet", faults="chaos")
     datasets = {t: f"{t}_events" for t in EVENT_TYPES}
@@ -349,8 +391,8 @@ def test_parquet_alone_gets_the_same_rows_and_no_text_faults(tmp_path: Path) -> 
         assert len(digests(tmp_path / "alone" / name)) >= 7
         assert digests(tmp_path / "alone" / name) == digests(tmp_path / "both" / name)
     alone, both = sidecar(tmp_path / "alone"), sidecar(tmp_path / "both")
-    assert not alone.filter(pl.col("kind").is_in(["malformed", "missing", "drift"])).height
-    text_kinds = both.filter(pl.col("kind").is_in(["malformed", "missing", "drift"]))
+    assert not alone.filter(pl.col("kind").is_in(["malformed", "drift"])).height
+    text_kinds = both.filter(pl.col("kind").is_in(["malformed", "drift"]))
     assert text_kinds.height > 300
     key = ["kind", "event_id", "partition"]
     assert sorted(alone.select(key).rows()) == sorted(both.join(text_kinds, on=key, how="anti").select(key).rows())
@@ -362,7 +404,7 @@ def test_the_report_finds_the_faults_and_measures_the_clean_events(faulty: Path,
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     compared = {row["kind"]: row for row in report["faults"]["sidecar"]["compared"]}
-    for kind in ("duplicate", "resend", "malformed and missing", "drift"):
+    for kind in ("duplicate", "resend", "malformed and missing", "drift", "bot"):
         assert compared[kind]["found"] == compared[kind]["injected"] > 400, compared[kind]
     # Searches far off in time: a search 5 minutes off its neighbours' median is seen unless its
     # neighbours are off too or it sits at the file's ends; the count agrees to a few percent.
@@ -372,7 +414,7 @@ def test_the_report_finds_the_faults_and_measures_the_clean_events(faulty: Path,
         assert report["funnel"][rate]["within_ci"], report["funnel"][rate]
     manifest = json.loads((faulty / "manifest.json").read_text())
     records = sidecar(faulty)
-    removed = records.filter(pl.col("kind").is_in(["duplicate", "resend", "malformed", "missing", "drift"]))
+    removed = records.filter(pl.col("kind").is_in(["duplicate", "resend", "malformed", "missing", "drift", "bot"]))
     for event_type in EVENT_TYPES:
         gone = removed.filter(pl.col("event_type") == event_type).height
         assert report["counts"][event_type] == manifest["counts"][event_type] - gone

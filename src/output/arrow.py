@@ -20,13 +20,14 @@ from typing import Any, Literal, get_args, get_origin
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from ..config import DEVICES, PLATFORMS, PRODUCTS
 from ..models import EVENT_MODELS, EVENT_TYPES
 from ..reference import CURRENCIES, RESULT_PREFIX, CityTable
 from ..simulation.catalogue import Catalogue
-from ..simulation.faults import written_time
+from ..simulation.faults import FAULT_CODES, MISSING_FIELDS, written_time
 from ..simulation.tables import EventTables
 from .ascii import column, hex_chars, uuid_chars
 
@@ -70,9 +71,23 @@ def _fields(model: type[BaseModel]) -> list[pa.Field]:
 
 
 @cache
-def arrow_schema(event_type: str) -> pa.Schema:
-    """The Arrow schema of one event type, field for field from its model."""
-    return pa.schema(_fields(EVENT_MODELS[event_type]))
+def arrow_schema(event_type: str, nulls: bool = False) -> pa.Schema:
+    """The Arrow schema of one event type, field for field from its model.
+
+    With ``nulls`` (a run with missing-field faults), the fields such a fault may leave null are nullable.
+    """
+    fields = _fields(EVENT_MODELS[event_type])
+    if nulls:
+        missing = {name for name, _ in MISSING_FIELDS[event_type]}
+        fields = [_nullable(f) if f.name in missing else f for f in fields]
+    return pa.schema(fields)
+
+
+def _nullable(field: pa.Field) -> pa.Field:
+    """``field`` nullable, and its children too (Parquet sees a null struct's children as null)."""
+    if pa.types.is_struct(field.type):
+        field = field.with_type(pa.struct([child.with_nullable(True) for child in field.type]))
+    return field.with_nullable(True)
 
 
 def dictionary_columns(event_type: str) -> list[str]:
@@ -137,8 +152,12 @@ def _numeric(values: np.ndarray, arrow_type: pa.DataType, valid: np.ndarray | No
 class ArrowEncoder:
     """Builds the Arrow table of each event type from column tables, for one run's catalogue and cities."""
 
-    def __init__(self, catalogue: Catalogue, cities: CityTable) -> None:
-        """Hold every fixed list of text once, as Arrow arrays the codes index."""
+    def __init__(self, catalogue: Catalogue, cities: CityTable, nulls: bool = False) -> None:
+        """Hold every fixed list of text once, as Arrow arrays the codes index.
+
+        With ``nulls``, rows marked with a missing-field fault have that field null (schema ``arrow_schema(t, True)``).
+        """
+        self.nulls = nulls
         self.city_names = _string_array(cities.name.to_list())
         countries = sorted(set(cities.country.to_list()))
         self.countries = _string_array(countries)
@@ -176,7 +195,14 @@ class ArrowEncoder:
             "session_id": _text(np.hstack([column(rows, "sess_"), hex_chars(t["session"].to_numpy())])),
         }
         columns = {**common, **getattr(self, f"_{event_type}")(t)}
-        schema = arrow_schema(event_type)
+        schema = arrow_schema(event_type, self.nulls)
+        if self.nulls and "fault" in t.columns:
+            missing = t["fault"].to_numpy() == FAULT_CODES["missing"]
+            for way, (name, _) in enumerate(MISSING_FIELDS[event_type]):
+                rows = missing & (t["fault_value"].to_numpy() == way)
+                if rows.any():
+                    whole = columns[name]
+                    columns[name] = pc.if_else(pa.array(rows), pa.nulls(rows.size, whole.type), whole)
         return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
 
     def _search(self, t: pl.DataFrame) -> dict[str, pa.Array]:

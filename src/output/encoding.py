@@ -93,16 +93,18 @@ class Encoder:
         streams: Mapping[str, str] | None = None,
         lines: bool = True,
         parquet: bool = False,
+        parquet_nulls: bool = False,
     ) -> None:
         """Render every fixed piece of text once: cities, channels, templates, providers.
 
         With ``streams`` (the Redis stream of each event type) every batch is also encoded as
-        XADD commands; with ``parquet``, also as typed Arrow tables; without ``lines`` it is
-        encoded only so (no JSON lines when neither Redis nor files of lines need them).
+        XADD commands; with ``parquet``, also as typed Arrow tables (``parquet_nulls``: with the
+        missing-field faults as nulls); without ``lines`` it is encoded only so (no JSON lines
+        when neither Redis nor files of lines need them).
         """
         self.streams = dict(streams) if streams else None
         self.lines = lines or (not streams and not parquet)
-        self.arrow = ArrowEncoder(catalogue, cities) if parquet else None
+        self.arrow = ArrowEncoder(catalogue, cities, nulls=parquet_nulls) if parquet else None
         names, countries = cities.name.to_list(), cities.country.to_list()
         self.geo = pl.Series(
             [f'"geo":{{"country":{_json(c)},"city":{_json(n)}}}' for c, n in zip(countries, names, strict=True)]

@@ -171,6 +171,8 @@ def records(event_type: str, table: pl.DataFrame) -> FaultRows:
         .then(change('{"field":"', text("field"), '","how":"', text("how"), '"}'))
         .when(kind == "drift")
         .then(pl.lit(drift_change(event_type)))
+        .when(kind == "bot")
+        .then(change('{"searches_in_session":', text("value"), "}"))
         .otherwise(change('{"early_ms":', text("value"), ',"before_event_id":"', text("before"), '"}'))
     )
     record = change(

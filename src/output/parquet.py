@@ -194,9 +194,14 @@ class ParquetPublisher:
         compression: str = "zstd",
         stale: Sequence[Path] = (),
         name: str = "OUTPUT_DIR",
+        nulls: bool = False,
     ) -> None:
-        """Clear what a killed run left, and choose this run's tag (appending) or staged folders (overwrite)."""
+        """Clear what a killed run left, and choose this run's tag (appending) or staged folders (overwrite).
+
+        With ``nulls`` (missing-field faults), the fields such a fault leaves null are nullable.
+        """
         self.directory = directory
+        self.nulls = nulls
         self.overwrite = overwrite
         self.paths = {t: directory / dataset_name(t) for t in EVENT_TYPES}
         self._stale = list(stale)
@@ -218,7 +223,10 @@ class ParquetPublisher:
         }
         self._datasets = {
             t: _Dataset(
-                self._roots[t], arrow_schema(t), {**options, "use_dictionary": dictionary_columns(t)}, self.run_tag
+                self._roots[t],
+                arrow_schema(t, nulls),
+                {**options, "use_dictionary": dictionary_columns(t)},
+                self.run_tag,
             )
             for t in EVENT_TYPES
         }

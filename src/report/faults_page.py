@@ -16,7 +16,8 @@ def faults_section(report: dict[str, Any]) -> str:
     intro = (
         "<p>Every figure above is measured on the events as the site made them: later copies of an event "
         "(its event_id again, or all but its id again), lines that are not JSON, not UTF-8 or fail the "
-        "schema, and lines of another schema version are taken out first.</p>"
+        "schema, lines of another schema version, and the searches of bot sessions (10 or more searches, "
+        "a median gap under 5 s, no click) are taken out first.</p>"
     )
     if not sidecar:
         rows = [
@@ -24,6 +25,7 @@ def faults_section(report: dict[str, Any]) -> str:
             ["re-sends (the same event under a new id)", _number(found.get("resend"))],
             ["lines not JSON, not UTF-8 or off the schema", _number(found.get("malformed_or_missing"))],
             ["lines of another schema version", _number(found.get("drift"))],
+            ["searches of bot sessions", _number(found.get("bot"))],
             ["search lines over 5 min behind the 50 around them", _number(found.get("searches_behind"))],
             ["search lines over 5 min ahead of the 50 around them", _number(found.get("searches_ahead"))],
         ]

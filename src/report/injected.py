@@ -2,9 +2,9 @@
 
 A run with ``FAULTS`` writes ``faults.jsonl``; any input may hold faults of its own. The
 report finds what the data shows (lines that are not JSON or fail the schema, repeated
-events, events far off the time of the lines around them), takes the repeats out so that
-every figure is measured on the events as the site made them, and, with a sidecar, counts
-its records by kind beside what was found.
+events, bot sessions, events far off the time of the lines around them), takes the repeats
+and the bots out so that every figure is measured on the events of the site's people as
+they made them, and, with a sidecar, counts its records by kind beside what was found.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from ..models import EVENT_TYPES
 from ..output.faults import FAULTS_FILE
 from .measure import query_one
 
+BOT_SEARCHES = 10  # a session of this many searches or more, at machine pace and without a click, is a bot
+BOT_GAP_MS = 5_000  # ... machine pace: a median gap between its searches under 5 s
 OFF_MS = 300_000  # a line 5 minutes off the median time of the lines around it is out of its place in time
 AROUND = 25  # lines on each side that give the time a line was delivered at
 # The fields of an event that a client's re-send repeats: all but its event_id.
@@ -39,6 +41,27 @@ def drop_copies(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
             GROUP BY ALL HAVING count(*) > 1)"""
         found["resend"][event_type] = _delete_later(con, table, f"md5({_NOT_THE_ID})", shared)
     return found
+
+
+def drop_bots(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Take the searches of bot sessions out of ``j_search``: how many searches, in how many sessions.
+
+    A bot session: BOT_SEARCHES or more searches, a median gap under BOT_GAP_MS between them,
+    and no click. People's sessions reach that many searches only rarely, and then slowly.
+    """
+    ts = "epoch_ms(strptime(j.timestamp, '%Y-%m-%dT%H:%M:%S.%gZ'))"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE bot_sessions AS SELECT session_id FROM (
+        SELECT session_id, count(*) AS n, median(gap) AS gap FROM (SELECT j.session_id AS session_id,
+            {ts} - lag({ts}) OVER (PARTITION BY j.session_id ORDER BY {ts}) AS gap FROM j_search)
+        GROUP BY 1) WHERE n >= {BOT_SEARCHES} AND gap < {BOT_GAP_MS}
+        AND session_id NOT IN (SELECT j.session_id FROM j_click WHERE j.session_id IS NOT NULL)""")
+    sessions = int(query_one(con, "SELECT count(*) FROM bot_sessions"))
+    before = int(query_one(con, "SELECT count(*) FROM j_search"))
+    if sessions:
+        con.execute("DELETE FROM j_search WHERE j.session_id IN (SELECT session_id FROM bot_sessions)")
+    searches = before - int(query_one(con, "SELECT count(*) FROM j_search"))
+    con.execute("DROP TABLE bot_sessions")
+    return {"searches": searches, "sessions": sessions}
 
 
 def _delete_later(con: duckdb.DuckDBPyConnection, table: str, key: str, where: str) -> int:
@@ -72,6 +95,7 @@ def faults(
     directory: Path,
     copies: dict[str, dict[str, int]],
     drifted: dict[str, int],
+    bots: dict[str, int],
     integrity: dict[str, Any],
 ) -> dict[str, Any]:
     """The faults found in the input, and with a sidecar, its records by kind beside them.
@@ -83,6 +107,8 @@ def faults(
         "duplicate": sum(copies["duplicate"].values()),
         "resend": sum(copies["resend"].values()),
         "drift": sum(drifted.values()),
+        "bot": bots["searches"],
+        "bot_sessions": bots["sessions"],
         "malformed_or_missing": integrity["malformed_lines"] + sum(integrity["schema_failures"].values()),
         "searches_behind": timing["behind"],
         "searches_ahead": timing["ahead"],
@@ -119,6 +145,12 @@ def faults(
                 "lines that are not JSON, not UTF-8, or fail the schema",
             ),
             _row("drift", injected.get("drift", 0), found["drift"], "lines with a schema_version (version 2)"),
+            _row(
+                "bot",
+                injected.get("bot", 0),
+                found["bot"],
+                f"searches of sessions with {BOT_SEARCHES}+ searches, under {BOT_GAP_MS // 1000} s apart, no click",
+            ),
             _row(
                 f"searches late, or with a clock off, by {OFF_MS // 60_000} min or more",
                 far,

@@ -26,7 +26,7 @@ from ..output.manifest import NOT_EVENT_SETTINGS, read_manifest, true_parameters
 from ..reference import USD_RATES, all_cities, countries
 from .checks import flag
 from .figures import figures
-from .injected import drop_copies, faults
+from .injected import drop_bots, drop_copies, faults
 from .lifecycle import lifecycle
 from .measure import query_one
 from .offers import offers
@@ -315,7 +315,8 @@ def _measure(
         search = str(first["file"]) if first else names[input_format == "parquet"]
         why = str(first["problem"]) if first else "no event matches the schema"
         raise ReportError(f"--input={directory}: nothing to measure, not one valid search event in {search} ({why})")
-    copies = drop_copies(con)  # every figure is measured on the events as the site made them
+    copies = drop_copies(con)  # every figure is measured on the events of people, as the site made them
+    bots = drop_bots(con)
     _flatten(con)
 
     report: dict[str, Any] = {
@@ -333,7 +334,7 @@ def _measure(
     # Lines that are not JSON, one problem each, and lines that are not UTF-8 text, one problem per file.
     not_json = [p for p in problems if str(p["problem"]).startswith("not JSON")]
     report["integrity"]["malformed_lines"] = sum(1 for p in not_json if "not UTF-8" not in p["problem"]) + not_text
-    report["faults"] = faults(con, directory, copies, drifted, report["integrity"])
+    report["faults"] = faults(con, directory, copies, drifted, bots, report["integrity"])
     report["problems"] = problems[:200]
     report["manifest"] = _runs(manifest)
     flag(report)

@@ -9,6 +9,7 @@ draws, row by row and from the run's seed:
   before its search (``out_of_order``);
 - a device clock that is off (``clock_skew``): every event of some users, or anonymous
   sessions, carries a timestamp off by that device's offset, but arrives on time;
+- ``bot`` sessions: many searches at machine pace, no clicks or bookings, on top of the people's;
 - the faults of content, which the encoder applies to the JSON text: ``malformed`` lines,
   ``missing`` fields, and ``drift`` (schema version 2, sent by a share of users' clients from
   a release on); here only the row and the way are drawn.
@@ -49,6 +50,8 @@ RETRY_DELAY = (3_000, 1.5, 200, 3_600_000)  # a delivery retried after a lost ac
 RESEND_DELAY = (2_000, 1.0, 500, 600_000)  # a client that timed out and sent the event again
 LATE_DELAY = (1_800_000, 1.8, 60_000, 3 * 86_400_000)  # an offline phone, a stuck queue: minutes to days
 EARLY_MS = 2_000  # an out-of-order click arrives up to this long before its search
+BOT_SEARCHES = (10, 40)  # a bot session's searches: at least 10, and a geometric number more with this mean
+BOT_GAP_MS = (300, 1_500)  # between a bot's searches: at least 0.3 s, and an exponential time more with this mean
 NEVER = 2**62  # a time after every delivery
 
 
@@ -101,8 +104,8 @@ class Delivery:
     ) -> None:
         """Rates per kind (``Settings.fault_rates``), the run's seed, tables with no rows, and the drift's release.
 
-        Without ``text`` (no output of JSON), rows drawn for malformed, missing or drift stay
-        whole: the draws, and so every other fault, are those of a run that writes JSON too.
+        Without ``text`` (no output of JSON), rows drawn for malformed or drift stay whole: the
+        draws, and so every other fault, are those of a run that writes JSON too.
         """
         self.rates = rates
         self.text = text
@@ -120,6 +123,8 @@ class Delivery:
             on_time, moved = self._mark(event_type, table, rng, tables.search)
             now.append(on_time)
             later.append(moved)
+        if self.rates["bot"] > 0:
+            later[0] = pl.concat([later[0], self._bots(now[0], rng)])
         self.waiting.add(EventTables(*later).sort())
         due = self.waiting.pop_before(NEVER if until_ms is None else until_ms, self.empty)
         if until_ms is not None:
@@ -178,7 +183,7 @@ class Delivery:
         for kind, count in (("malformed", len(MALFORMED_WAYS)), ("missing", len(MISSING_FIELDS[event_type]))):
             rows = chosen[kind]
             way = rng.integers(0, count, len(rows))
-            if self.text:
+            if self.text or kind == "missing":  # Parquet has a missing field too: a null
                 fault[rows] = FAULT_CODES[kind]
                 value[rows] = way
         if event_type == "click":
@@ -208,6 +213,47 @@ class Delivery:
             ),
         ]
         return marked.filter(pl.Series(~moved_rows)), pl.concat([marked.filter(pl.Series(moved_rows)), *copies])
+
+    def _bots(self, searches: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+        """Bot sessions over this slice's time, making ``rates["bot"]`` of all searches with the people's.
+
+        A bot is anonymous, on the web on a desktop, from one city, and searches BOT_SEARCHES
+        times at machine pace (BOT_GAP_MS), walking destinations taken from people's searches;
+        it never clicks or books. Each bot search is a fault row; its number is the session's searches.
+        """
+        if not searches.height:
+            return searches.head(0)
+        rate = self.rates["bot"]
+        wanted = rng.poisson(searches.height * rate / (1 - rate))
+        sizes = BOT_SEARCHES[0] - 1 + rng.geometric(1 / BOT_SEARCHES[1], 2 * wanted // BOT_SEARCHES[0] + 1)
+        sizes = sizes[np.cumsum(sizes) - sizes < wanted]  # sessions until the searches wanted are made
+        total = int(sizes.sum())
+        if not total:
+            return searches.head(0)
+        ts = searches["ts"].to_numpy()
+        session = np.repeat(np.arange(len(sizes)), sizes)
+        first = np.cumsum(sizes) - sizes
+        starts = rng.integers(int(ts.min()), int(ts.max()) + 1, len(sizes))
+        gaps = BOT_GAP_MS[0] + rng.exponential(BOT_GAP_MS[1], total).astype(np.int64)
+        gaps[first] = 0
+        at = starts[session] + np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[first], sizes)
+        model = searches[rng.integers(0, searches.height, total)]  # what a person looked for, valid codes and all
+        home = model["city"].to_numpy()[first][session]
+        return model.with_columns(
+            pl.Series("ts", at.astype(np.int64)),
+            pl.Series("id_hi", rng.integers(0, 2**64, total, dtype=np.uint64)),
+            pl.Series("id_lo", rng.integers(0, 2**64, total, dtype=np.uint64)),
+            pl.lit(-1, pl.Int64).alias("user"),
+            pl.Series("session", rng.integers(0, 2**64, len(sizes), dtype=np.uint64)[session]),
+            pl.lit(0, model["platform"].dtype).alias("platform"),  # web
+            pl.lit(0, model["device"].dtype).alias("device"),  # desktop
+            pl.Series("city", home).cast(model["city"].dtype),
+            pl.Series("event_ts", at.astype(np.int64)),
+            pl.lit(FAULT_CODES["bot"], pl.Int8).alias("fault"),
+            pl.Series("fault_value", sizes[session].astype(np.int64)),
+            pl.lit(0, pl.UInt64).alias("orig_hi"),
+            pl.lit(0, pl.UInt64).alias("orig_lo"),
+        )
 
     @staticmethod
     def _copies(
