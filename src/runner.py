@@ -21,6 +21,7 @@ from .generator import EventGenerator
 from .models import EVENT_TYPES
 from .output.batch import EncodedBatch
 from .output.encoding import Encoder
+from .output.faults import FaultSidecar
 from .output.parquet import ParquetPublisher
 from .publishers import Publisher
 from .simulation.tables import EventTables
@@ -67,6 +68,7 @@ def paced(batches: Iterator[EventTables], rate: float | None) -> Iterator[EventT
 
 def encoder_for(generator: EventGenerator, publishers: Sequence[Publisher]) -> Encoder:
     """The encoder the publishers need: JSON lines, XADD commands for Redis streams, Arrow tables for Parquet."""
+    publishers = [p for p in publishers if not isinstance(p, FaultSidecar)]  # it reads only what any batch has
     names = [getattr(p, "stream_names", None) for p in publishers]
     streams = next((n for n in names if n), None)
     parquet = [isinstance(p, ParquetPublisher) for p in publishers]

@@ -39,6 +39,25 @@ def check_exactly_once(server: RedisServer, directory: Path, stderr: str, prefix
         assert [fields[b"data"] for fields in entries[event_type]] == lines
 
 
+def kill_generator_connections(server: RedisServer, times: int = 2) -> list[int]:
+    """CLIENT KILL the generator's connections ``times`` times, 1.5 s apart; how many each time."""
+    admin = server.client()
+    killed = []
+    for _ in range(times):
+        time.sleep(1.5)
+        # Kill as soon as the generator is connected (again): it connects once its first minute of
+        # traffic is drawn, and reconnects at its next write, whatever the machine's speed.
+        deadline = time.monotonic() + 15
+        names: list[dict] = []
+        while not names and time.monotonic() < deadline:
+            names = [c for c in admin.client_list() if c.get("name") == "searchflow-generator"]
+            time.sleep(0.05)
+        for client in names:
+            admin.client_kill_filter(_id=client["id"])
+        killed.append(len(names))
+    return killed
+
+
 def test_batch_to_redis_writes_the_file_lines_as_entries(redis_server: RedisServer, tmp_path: Path) -> None:
     """`--output both`: one stream per type; each entry's data is the file's line, with event_id and event_type."""
     env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path), "STREAM_MAXLEN": "0"}
@@ -118,20 +137,7 @@ def test_killed_connections_lose_and_double_nothing(redis_server: RedisServer, t
     """CLIENT KILL of the generator's connections, twice, mid-run: every event once in each stream."""
     env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path), "STREAM_MAXLEN": "0"}
     proc = start_cli("--mode", "continuous", "--rate", "5000", "--duration", "8", "--output", "both", env=env)
-    admin = redis_server.client()
-    killed = []
-    for _ in range(2):
-        time.sleep(1.5)
-        # Kill as soon as the generator is connected (again): it connects once its first minute of
-        # traffic is drawn, and reconnects at its next write, whatever the machine's speed.
-        deadline = time.monotonic() + 15
-        names: list[dict] = []
-        while not names and time.monotonic() < deadline:
-            names = [c for c in admin.client_list() if c.get("name") == "searchflow-generator"]
-            time.sleep(0.05)
-        for client in names:
-            admin.client_kill_filter(_id=client["id"])
-        killed.append(len(names))
+    killed = kill_generator_connections(redis_server)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert all(n >= 1 for n in killed), killed

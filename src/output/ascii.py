@@ -54,3 +54,9 @@ def timestamp_chars(ms: np.ndarray) -> np.ndarray:
     n = len(ms)
     t, colon, dot, z = (column(n, c) for c in "T:.Z")
     return np.hstack([day_chars, t, d[:, 0:2], colon, d[:, 2:4], colon, d[:, 4:6], dot, d[:, 6:], z])
+
+
+def fixed_text(name: str, parts: list[str | np.ndarray], rows: int) -> pl.Series:
+    """A string Series of rows that all have the same width: literal text and (n, w) ASCII blocks side by side."""
+    chars = np.ascontiguousarray(np.hstack([column(rows, p) if isinstance(p, str) else p for p in parts]))
+    return pl.Series(name, chars.view(f"S{chars.shape[1]}").ravel()).cast(pl.String)

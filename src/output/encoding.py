@@ -21,7 +21,7 @@ from ..simulation.catalogue import Catalogue
 from ..simulation.faults import written_time
 from ..simulation.tables import EventTables
 from .arrow import ArrowEncoder
-from .ascii import column, hex_chars, timestamp_chars, uuid_chars
+from .ascii import fixed_text, hex_chars, timestamp_chars, uuid_chars
 from .batch import EncodedBatch, Lines
 from .faults import UTF8_AT, bad_bytes, damage, records, with_bad_bytes
 
@@ -46,15 +46,9 @@ def _date_values(name: str, days: pl.Series) -> pl.Series:
     return pl.Series(name, text, dtype=pl.String).gather(day_index)
 
 
-def _fixed(name: str, parts: list[str | np.ndarray], rows: int) -> pl.Series:
-    """A string Series of rows that all have the same width: literal text and (n, w) ASCII blocks side by side."""
-    chars = np.ascontiguousarray(np.hstack([column(rows, p) if isinstance(p, str) else p for p in parts]))
-    return pl.Series(name, chars.view(f"S{chars.shape[1]}").ravel()).cast(pl.String)
-
-
 def uuid_series(name: str, hi: pl.Series, lo: pl.Series) -> pl.Series:
     """Version-4 UUID text from two columns of random 64-bit words."""
-    return _fixed(name, [uuid_chars(hi, lo)], len(hi))
+    return fixed_text(name, [uuid_chars(hi, lo)], len(hi))
 
 
 # In each XADD command, what comes between the line and its event_id (a line cannot hold a raw CRLF).
@@ -150,25 +144,27 @@ class Encoder:
             _nullable(pl.format('"user_{}"', pl.col("user")), pl.col("user") >= 0),
             pl.col("f_session"),
         ]
-        frame = pl.DataFrame([_fixed("f_head", head, rows), _fixed("f_session", session, rows), *columns]).hstack(table)
+        frame = pl.DataFrame(
+            [fixed_text("f_head", head, rows), fixed_text("f_session", session, rows), *columns]
+        ).hstack(table)
         faulty = "fault" in table.columns
-        if not self.streams and not faulty:
-            return _lines(frame.select(pl.concat_str([*common, *pieces, pl.lit("}\n")]))), None
+        if not self.streams:
+            text = frame.select(pl.concat_str([*common, *pieces, pl.lit("}\n")]))
+            return _lines(damage(event_type, text.to_series(), table, "\n").to_frame() if faulty else text), None
         json = frame.select(pl.concat_str([*common, *pieces, pl.lit("}")]).alias("json"))
-        bad = np.zeros(0, dtype=np.int64)
         if faulty:
-            json = damage(event_type, json.to_series(), table).to_frame("json")
-            bad = bad_bytes(table)
+            # Redis' commands are built from text: the damaged lines, and their bad bytes put in after.
+            damaged = damage(event_type, json.to_series(), table)
+            json = damaged.cast(pl.String, strict=False).fill_null(json.to_series()).to_frame("json")
         lines = _lines(json.select(pl.col("json") + "\n")) if self.lines else Lines.empty()
+        bad = bad_bytes(table) if faulty else np.zeros(0, dtype=np.int64)
         if len(bad) and self.lines:
             lines = Lines(with_bad_bytes(lines.data, lines.offsets[bad] + UTF8_AT), lines.offsets)
-        if not self.streams:
-            return lines, None
         # XADD <stream> * data <line> event_id <id> event_type <type>: nine bulk strings.
         start = "*9\r\n" + _bulk("XADD") + _bulk(self.streams[event_type]) + _bulk("*") + _bulk("data") + "$"
         middle = XADD_EVENT_ID.decode()
         end = "\r\n" + _bulk("event_type") + _bulk(event_type)
-        tail = _fixed("f_tail", [middle, ids, end], rows)
+        tail = fixed_text("f_tail", [middle, ids, end], rows)
         xadd = json.hstack([tail]).select(
             pl.concat_str([pl.lit(start), pl.col("json").str.len_bytes().cast(pl.String), pl.lit("\r\n"),
                            pl.col("json"), pl.col("f_tail")])
@@ -219,7 +215,7 @@ class Encoder:
             )
             for n in number
         ]
-        head = _fixed("f_head", ['{"search_event_id":"', uuid_chars(search["id_hi"], search["id_lo"]),
+        head = fixed_text("f_head", ['{"search_event_id":"', uuid_chars(search["id_hi"], search["id_lo"]),
                                  '","result_ids":['], search.height)  # fmt: skip
         frame = pl.DataFrame([head, prefix, search["shown"]])
         line = pl.concat_str([pl.col("f_head"), pl.concat_str(ids, separator=",", ignore_nulls=True), pl.lit("]}\n")])

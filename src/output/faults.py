@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+import pyarrow.compute as pc
 
 from ..config import FAULT_KINDS
 from ..models import EVENT_TYPES, file_name
 from ..simulation.faults import FAULT_CODES, MALFORMED_WAYS, MISSING_FIELDS
 from ..simulation.tables import time_order
-from .ascii import timestamp_chars, uuid_chars
+from .ascii import fixed_text, timestamp_chars, uuid_chars
 
 if TYPE_CHECKING:
     from .batch import EncodedBatch
@@ -76,15 +77,40 @@ class FaultRows:
         return cls(rows[by_row], kinds, records)
 
 
-def damage(event_type: str, json_text: pl.Series, table: pl.DataFrame) -> pl.Series:
-    """The JSON of ``table``'s rows (no newline) with the malformed and missing faults marked on them applied.
+def damage(event_type: str, text: pl.Series, table: pl.DataFrame, end: str = "") -> pl.Series:
+    """The JSON of ``table``'s rows, each ending in ``end``, with their malformed, missing and drift faults.
 
-    ``invalid_utf8`` lines are left whole here: :func:`bad_bytes` says where their byte goes.
+    The result is Binary: an ``invalid_utf8`` line has byte 0xFF at UTF8_AT, which no String may hold.
     """
     fault, value = table["fault"].to_numpy(), table["fault_value"].to_numpy()
+    ways = _ways(event_type, end)
+    codes = {code for code, _, _ in ways}
+    faulty = np.flatnonzero(np.isin(fault, list(codes)))
+    rows, parts = [], []
+    if len(faulty):
+        # Every way at once on the few damaged lines: one frame, one pass.
+        few = pl.DataFrame([text.gather(faulty).alias("json"), pl.Series("code", fault[faulty]),
+                            pl.Series("way", value[faulty])])  # fmt: skip
+        damaged = [pl.when((pl.col("code") == code) & (pl.col("way") == way)).then(expr) for code, way, expr in ways]
+        result = few.select(pl.coalesce([*damaged, pl.col("json")]).cast(pl.Binary)).to_series()
+        kept = ~(few["code"] == FAULT_CODES["malformed"]) | (few["way"] != MALFORMED_WAYS.index("invalid_utf8"))
+        rows.append(faulty[kept.to_numpy()])
+        parts.append(result.filter(kept))
+    chosen = bad_bytes(table)
+    if len(chosen):
+        lines = text.gather(chosen).cast(pl.Binary).to_arrow()
+        rows.append(chosen)
+        parts.append(pl.Series(pc.binary_replace_slice(lines, UTF8_AT, UTF8_AT + 1, bytes([BAD_BYTE]))))
+    binary = text.cast(pl.Binary)
+    # One scatter of every damaged line: each would copy the whole column.
+    return binary.scatter(np.concatenate(rows), pl.concat(parts)) if rows else binary
+
+
+def _ways(event_type: str, end: str) -> list[tuple[int, int, pl.Expr]]:
+    """(fault code, way, what it does to the line) of every malformed, missing and drift fault of a type."""
     text = pl.col("json")
     ways: list[tuple[int, int, pl.Expr]] = [
-        (FAULT_CODES["malformed"], 0, text.str.slice(0, text.str.len_chars() // 2)),
+        (FAULT_CODES["malformed"], 0, text.str.slice(0, text.str.len_chars() // 2) + end),
         (FAULT_CODES["malformed"], 1, text.str.replace(',"timestamp":', '"timestamp":', literal=True)),
         (FAULT_CODES["malformed"], 2, _retyped(WRONG_TYPE[event_type])),
     ]
@@ -101,16 +127,11 @@ def damage(event_type: str, json_text: pl.Series, table: pl.DataFrame) -> pl.Ser
         .str.replace(f'"{renamed}":', f'"{new_name}":', literal=True)
         .str.replace(f'"{drift["retyped"]}":(-?[0-9.]+)', f'"{drift["retyped"]}":"${{1}}"')
         .str.replace(f'"{drift["dropped"]}":{_VALUE},', "")
-        .str.strip_suffix("}")
-        + f',"app_version":"{APP_VERSION}"}}'
+        .str.strip_suffix("}" + end)
+        + f',"app_version":"{APP_VERSION}"}}{end}'
     )
     ways.append((FAULT_CODES["drift"], 0, version_2))
-    for code, way, expr in ways:
-        rows = np.flatnonzero((fault == code) & (value == way))
-        if len(rows):
-            part = pl.DataFrame([json_text.gather(rows).alias("json")]).select(expr).to_series()
-            json_text = json_text.scatter(rows, part)
-    return json_text
+    return ways
 
 
 def _retyped(field: str) -> pl.Expr:
@@ -141,20 +162,36 @@ def records(event_type: str, table: pl.DataFrame) -> FaultRows:
     code, value = t["fault"].to_numpy(), t["fault_value"].to_numpy()
     ways = np.clip(value, 0, None)
     missing = MISSING_FIELDS[event_type]
-    columns = {
-        "kind": np.array(("", *FAULT_KINDS))[code],
-        "id": _text(uuid_chars(t["id_hi"], t["id_lo"])),
-        "orig": np.where(t["orig_hi"].to_numpy() != 0, _quoted(uuid_chars(t["orig_hi"], t["orig_lo"])), "null"),
-        "timestamp": _text(timestamp_chars(t["event_ts"].to_numpy())),
-        "delivered": _text(timestamp_chars(t["ts"].to_numpy())),
-        "true_ts": _text(timestamp_chars(t["event_ts"].to_numpy() - value)),
-        "value": value.astype(str),
-        "malformed": np.array(MALFORMED_WAYS)[np.minimum(ways, len(MALFORMED_WAYS) - 1)],
-        "field": np.array([f for f, _ in missing])[np.minimum(ways, len(missing) - 1)],
-        "how": np.array([h for _, h in missing])[np.minimum(ways, len(missing) - 1)],
-        "before": _text(uuid_chars(t["search_hi"], t["search_lo"])) if event_type == "click" else np.full(len(t), ""),
+    n = len(rows)
+    ids = {
+        "id": fixed_text("id", [uuid_chars(t["id_hi"], t["id_lo"])], n),
+        "orig": fixed_text("orig", ['"', uuid_chars(t["orig_hi"], t["orig_lo"]), '"'], n),
+        "timestamp": fixed_text("timestamp", [timestamp_chars(t["event_ts"].to_numpy())], n),
+        "delivered": fixed_text("delivered", [timestamp_chars(t["ts"].to_numpy())], n),
+        "true_ts": fixed_text("true_ts", [timestamp_chars(t["event_ts"].to_numpy() - value)], n),
+        "before": fixed_text("before", [uuid_chars(t["search_hi"], t["search_lo"])], n)
+        if event_type == "click"
+        else pl.Series("before", [""] * n, dtype=pl.String),
     }
-    frame = pl.DataFrame({name: pl.Series(name, values, dtype=pl.String) for name, values in columns.items()})
+    names = {
+        "kind": ("", *FAULT_KINDS),
+        "malformed": MALFORMED_WAYS,
+        "field": tuple(f for f, _ in missing),
+        "how": tuple(h for _, h in missing),
+    }
+    chosen = {"kind": code.astype(np.int64), "malformed": ways, "field": ways, "how": ways}
+    frame = pl.DataFrame(
+        [
+            *ids.values(),
+            pl.Series("value", value).cast(pl.String),
+            *(
+                pl.Series(name, list(values)).gather(np.minimum(chosen[name], len(values) - 1))
+                for name, values in names.items()
+            ),
+        ]
+    ).with_columns(
+        pl.when(pl.Series(t["orig_hi"].to_numpy() != 0)).then(pl.col("orig")).otherwise(pl.lit("null")).alias("orig")
+    )
     kind, text = pl.col("kind"), pl.col
 
     def change(*parts: str | pl.Expr) -> pl.Expr:
@@ -192,15 +229,6 @@ def drift_change(event_type: str) -> str:
          "added": ["schema_version", "app_version"]},
         separators=(",", ":"),
     )  # fmt: skip
-
-
-def _text(chars: np.ndarray) -> np.ndarray:
-    """(n, w) ASCII as n Python strings (only for the few faulted rows)."""
-    return chars.view(f"S{chars.shape[1]}").ravel().astype(str)
-
-
-def _quoted(chars: np.ndarray) -> np.ndarray:
-    return np.char.add(np.char.add('"', _text(chars)), '"')
 
 
 class FaultSidecar:

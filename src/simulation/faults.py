@@ -83,6 +83,13 @@ def _mix(words: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def _in_order(rows: pl.DataFrame, kept: np.ndarray, due: pl.DataFrame) -> pl.DataFrame:
+    """The ``kept`` rows of ``rows`` (in order of delivery already) and the ``due`` ones, in order: one gather."""
+    both = pl.concat([rows, due], rechunk=False)
+    index = np.concatenate([np.flatnonzero(kept), np.arange(rows.height, both.height)])
+    return both[index[np.argsort(both["ts"].to_numpy()[index], kind="stable")]]
+
+
 def _device(user: np.ndarray, session: np.ndarray) -> np.ndarray:
     """A key per device: the user, or for an anonymous visitor the session."""
     return np.where(user >= 0, user.astype(np.uint64), session | np.uint64(1 << 63))
@@ -118,18 +125,20 @@ class Delivery:
 
     def step(self, tables: EventTables, rng: np.random.Generator, until_ms: int | None) -> EventTables:
         """The events delivered before ``until_ms`` (all that wait when None), given the slice ``tables``."""
-        now, later = [], []
+        marked, later = [], []
         for event_type, table in tables.items():
-            on_time, moved = self._mark(event_type, table, rng, tables.search)
-            now.append(on_time)
-            later.append(moved)
+            rows, moved, copies = self._mark(event_type, table, rng, tables.search)
+            marked.append((rows, ~moved))
+            later.append(pl.concat([rows.filter(pl.Series(moved)), copies]))
         if self.rates["bot"] > 0:
-            later[0] = pl.concat([later[0], self._bots(now[0], rng)])
+            later[0] = pl.concat([later[0], self._bots(marked[0][0], rng)])
         self.waiting.add(EventTables(*later).sort())
         due = self.waiting.pop_before(NEVER if until_ms is None else until_ms, self.empty)
         if until_ms is not None:
             self.floor = until_ms
-        return EventTables(*now).merge(due)
+        return EventTables(
+            *(_in_order(rows, kept, due_rows) for (rows, kept), (_, due_rows) in zip(marked, due.items(), strict=True))
+        )
 
     def skew(self, user: np.ndarray, session: np.ndarray) -> np.ndarray:
         """The clock offset in ms of each event's device: 0 for most, drawn once per user (or anonymous session)."""
@@ -137,15 +146,16 @@ class Delivery:
         if rate <= 0 or not len(user):
             return np.zeros(len(user), dtype=np.int64)
         first = _mix(_device(user, session) ^ self.salt)
-        second = _mix(first)
+        skewed = np.flatnonzero(_unit(first) < rate)
+        second = _mix(first[skewed])
         third = _mix(second)
-        skewed = _unit(first) < rate
         sign = np.where(second & np.uint64(1), 1, -1)
         # A third are set to the wrong time zone (whole hours); the rest drift by seconds to a quarter of an hour.
         hours = 3_600_000 * (1 + (_unit(second) * 12).astype(np.int64))
         drift = np.exp(np.log(2_000) + _unit(third) * np.log(900_000 / 2_000)).astype(np.int64)
-        offset = np.where(_unit(third) < 1 / 3, hours, drift) * sign
-        return np.where(skewed, offset, 0).astype(np.int64)
+        offset = np.zeros(len(user), dtype=np.int64)
+        offset[skewed] = np.where(_unit(third) < 1 / 3, hours, drift) * sign
+        return offset
 
     def drifted(self, user: np.ndarray, session: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Whether each event is sent by a client on the drifted release: a share of users, from its release on."""
@@ -156,8 +166,8 @@ class Delivery:
 
     def _mark(
         self, event_type: str, table: pl.DataFrame, rng: np.random.Generator, searches: pl.DataFrame
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The rows of one type delivered on time, and those delivered at another time (with any copies)."""
+    ) -> tuple[pl.DataFrame, np.ndarray, pl.DataFrame]:
+        """The rows of one type with their faults, which of them are delivered at another time, and the copies."""
         n = table.height
         ts = table["ts"].to_numpy()
         offset = self.skew(table["user"].to_numpy(), table["session"].to_numpy())
@@ -205,14 +215,9 @@ class Delivery:
             pl.lit(0, pl.UInt64).alias("orig_hi"),
             pl.lit(0, pl.UInt64).alias("orig_lo"),
         )
-        moved_rows = sent != ts
-        copies = [
-            self._copies(marked, chosen["duplicate"], "duplicate", _delays(rng, len(chosen["duplicate"]), RETRY_DELAY)),
-            self._copies(
-                marked, chosen["resend"], "resend", _delays(rng, len(chosen["resend"]), RESEND_DELAY), rng=rng
-            ),
-        ]
-        return marked.filter(pl.Series(~moved_rows)), pl.concat([marked.filter(pl.Series(moved_rows)), *copies])
+        retries, resends = chosen["duplicate"], chosen["resend"]
+        delay = np.concatenate([_delays(rng, len(retries), RETRY_DELAY), _delays(rng, len(resends), RESEND_DELAY)])
+        return marked, sent != ts, self._copies(marked, retries, resends, delay, rng)
 
     def _bots(self, searches: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
         """Bot sessions over this slice's time, making ``rates["bot"]`` of all searches with the people's.
@@ -257,27 +262,32 @@ class Delivery:
 
     @staticmethod
     def _copies(
-        marked: pl.DataFrame, rows: np.ndarray, kind: str, delay: np.ndarray, rng: np.random.Generator | None = None
+        marked: pl.DataFrame, retries: np.ndarray, resends: np.ndarray, delay: np.ndarray, rng: np.random.Generator
     ) -> pl.DataFrame:
-        """Copies of ``rows`` delivered ``delay`` ms after them; with ``rng``, under new event ids."""
-        copies = marked[rows]
-        new_ids = {}
-        if rng is not None:
-            new_ids = {"id_hi": rng.integers(0, 2**64, len(rows), dtype=np.uint64),
-                       "id_lo": rng.integers(0, 2**64, len(rows), dtype=np.uint64)}  # fmt: skip
+        """Copies of the rows ``retries`` (same id) and ``resends`` (a new id), each delivered ``delay`` ms later."""
+        copies = marked[np.concatenate([retries, resends])]
+        hi, lo = copies["id_hi"].to_numpy(), copies["id_lo"].to_numpy()
+        new_hi, new_lo = hi.copy(), lo.copy()
+        new_hi[len(retries) :] = rng.integers(0, 2**64, len(resends), dtype=np.uint64)
+        new_lo[len(retries) :] = rng.integers(0, 2**64, len(resends), dtype=np.uint64)
+        kinds = [FAULT_CODES["duplicate"], FAULT_CODES["resend"]]
         return copies.with_columns(
-            (pl.col("ts") + pl.Series(delay)).alias("ts"),
-            pl.lit(FAULT_CODES[kind], pl.Int8).alias("fault"),
+            pl.Series("ts", copies["ts"].to_numpy() + delay),
+            pl.Series("id_hi", new_hi),
+            pl.Series("id_lo", new_lo),
+            pl.Series("fault", np.repeat(kinds, [len(retries), len(resends)]).astype(np.int8)),
             pl.Series("fault_value", delay),
-            pl.col("id_hi").alias("orig_hi"),
-            pl.col("id_lo").alias("orig_lo"),
-        ).with_columns(*(pl.Series(name, ids) for name, ids in new_ids.items()))
+            pl.Series("orig_hi", hi),
+            pl.Series("orig_lo", lo),
+        )
 
     def _search_times(self, clicks: pl.DataFrame, rows: np.ndarray, searches: pl.DataFrame) -> np.ndarray:
         """The time of the search each of the clicks ``rows`` belongs to, from this slice's searches (-1: not here)."""
         wanted = clicks[rows].select("search_hi", "search_lo").with_row_index("row")
+        # The few searches wanted first (a hash set of them), then the join of the few.
+        few = searches.filter(pl.col("id_hi").is_in(wanted["search_hi"].implode()))
         found = wanted.join(
-            searches.select(pl.col("id_hi").alias("search_hi"), pl.col("id_lo").alias("search_lo"), "ts"),
+            few.select(pl.col("id_hi").alias("search_hi"), pl.col("id_lo").alias("search_lo"), "ts"),
             on=["search_hi", "search_lo"],
             how="left",
         ).sort("row")
