@@ -338,11 +338,14 @@ def test_injected_retries_reach_redis_once_each_through_lost_connections(
 ) -> None:
     """With retries at 5 %, connections killed mid-run: each stream holds the file's lines, once each, in order.
 
+    Malformed lines (not UTF-8 too), missing fields and drift go to the streams as to the files, byte for byte.
+
     A retry has its original's event_id, so finding where Redis stopped by the last event_id sent
     would take a retry's chunk for its original's; the sender anchors on events that are not retries.
     """
     env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path), "STREAM_MAXLEN": "0",
-           "FAULT_DUPLICATE_RATE": "0.05"}  # fmt: skip
+           "FAULT_DUPLICATE_RATE": "0.05", "FAULT_MALFORMED_RATE": "0.02", "FAULT_MISSING_RATE": "0.02",
+           "FAULT_DRIFT_RATE": "0.1"}  # fmt: skip
     proc = start_cli("--mode", "continuous", "--rate", "3000", "--duration", "6", "--output", "both", env=env)
     killed = kill_generator_connections(redis_server)
     _, stderr = proc.communicate(timeout=60)

@@ -154,8 +154,7 @@ class Encoder:
         json = frame.select(pl.concat_str([*common, *pieces, pl.lit("}")]).alias("json"))
         if faulty:
             # Redis' commands are built from text: the damaged lines, and their bad bytes put in after.
-            damaged = damage(event_type, json.to_series(), table)
-            json = damaged.cast(pl.String, strict=False).fill_null(json.to_series()).to_frame("json")
+            json = damage(event_type, json.to_series(), table, bad_bytes_in=False).cast(pl.String).to_frame("json")
         lines = _lines(json.select(pl.col("json") + "\n")) if self.lines else Lines.empty()
         bad = bad_bytes(table) if faulty else np.zeros(0, dtype=np.int64)
         if len(bad) and self.lines:

@@ -77,10 +77,13 @@ class FaultRows:
         return cls(rows[by_row], kinds, records)
 
 
-def damage(event_type: str, text: pl.Series, table: pl.DataFrame, end: str = "") -> pl.Series:
+def damage(
+    event_type: str, text: pl.Series, table: pl.DataFrame, end: str = "", bad_bytes_in: bool = True
+) -> pl.Series:
     """The JSON of ``table``'s rows, each ending in ``end``, with their malformed, missing and drift faults.
 
-    The result is Binary: an ``invalid_utf8`` line has byte 0xFF at UTF8_AT, which no String may hold.
+    The result is Binary: an ``invalid_utf8`` line has byte 0xFF at UTF8_AT, which no String may hold;
+    without ``bad_bytes_in`` those lines are left whole (the caller puts the byte in later).
     """
     fault, value = table["fault"].to_numpy(), table["fault_value"].to_numpy()
     ways = _ways(event_type, end)
@@ -96,7 +99,7 @@ def damage(event_type: str, text: pl.Series, table: pl.DataFrame, end: str = "")
         kept = ~(few["code"] == FAULT_CODES["malformed"]) | (few["way"] != MALFORMED_WAYS.index("invalid_utf8"))
         rows.append(faulty[kept.to_numpy()])
         parts.append(result.filter(kept))
-    chosen = bad_bytes(table)
+    chosen = bad_bytes(table) if bad_bytes_in else np.zeros(0, dtype=np.int64)
     if len(chosen):
         lines = text.gather(chosen).cast(pl.Binary).to_arrow()
         rows.append(chosen)
