@@ -251,7 +251,10 @@ class TestReportFlags:
         prefixed = run_cli("report", env={"SEARCHFLOW_OUTPUT_DIR": str(missing)})
         assert prefixed.stderr.startswith(f"error: SEARCHFLOW_OUTPUT_DIR={missing}: not a directory")
         default = run_cli("report")
-        assert default.stderr.startswith("error: OUTPUT_DIR=/data/raw: not a directory")
+        # Whether /data/raw exists is the machine's business (a CI run found it there, empty),
+        # so only the name of the folder used is checked, not why it cannot be read.
+        assert default.returncode == 2
+        assert default.stderr.startswith("error: OUTPUT_DIR=/data/raw: ")
         assert "--input" not in default.stderr.split(":")[1]
 
     def test_header_lists_every_appended_run(self, tmp_path: Path) -> None:
