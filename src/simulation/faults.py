@@ -85,6 +85,8 @@ def _mix(words: np.ndarray) -> np.ndarray:
 
 def _in_order(rows: pl.DataFrame, kept: np.ndarray, due: pl.DataFrame) -> pl.DataFrame:
     """The ``kept`` rows of ``rows`` (in order of delivery already) and the ``due`` ones, in order: one gather."""
+    if not due.height and kept.all():
+        return rows
     both = pl.concat([rows, due], rechunk=False)
     index = np.concatenate([np.flatnonzero(kept), np.arange(rows.height, both.height)])
     return both[index[np.argsort(both["ts"].to_numpy()[index], kind="stable")]]
@@ -127,9 +129,9 @@ class Delivery:
         """The events delivered before ``until_ms`` (all that wait when None), given the slice ``tables``."""
         marked, later = [], []
         for event_type, table in tables.items():
-            rows, moved, copies = self._mark(event_type, table, rng, tables.search)
-            marked.append((rows, ~moved))
-            later.append(pl.concat([rows.filter(pl.Series(moved)), copies]))
+            rows, kept, waiting = self._mark(event_type, table, rng, tables.search)
+            marked.append((rows, kept))
+            later.append(waiting)
         if self.rates["bot"] > 0:
             later[0] = pl.concat([later[0], self._bots(marked[0][0], rng)])
         self.waiting.add(EventTables(*later).sort())
@@ -167,7 +169,7 @@ class Delivery:
     def _mark(
         self, event_type: str, table: pl.DataFrame, rng: np.random.Generator, searches: pl.DataFrame
     ) -> tuple[pl.DataFrame, np.ndarray, pl.DataFrame]:
-        """The rows of one type with their faults, which of them are delivered at another time, and the copies."""
+        """The rows of one type with their faults, which of them are delivered in place, and the others and copies."""
         n = table.height
         ts = table["ts"].to_numpy()
         offset = self.skew(table["user"].to_numpy(), table["session"].to_numpy())
@@ -217,7 +219,8 @@ class Delivery:
         )
         retries, resends = chosen["duplicate"], chosen["resend"]
         delay = np.concatenate([_delays(rng, len(retries), RETRY_DELAY), _delays(rng, len(resends), RESEND_DELAY)])
-        return marked, sent != ts, self._copies(marked, retries, resends, delay, rng)
+        moved = np.flatnonzero(sent != ts)
+        return marked, sent == ts, self._later(marked, moved, retries, resends, delay, rng)
 
     def _bots(self, searches: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
         """Bot sessions over this slice's time, making ``rates["bot"]`` of all searches with the people's.
@@ -261,34 +264,50 @@ class Delivery:
         )
 
     @staticmethod
-    def _copies(
-        marked: pl.DataFrame, retries: np.ndarray, resends: np.ndarray, delay: np.ndarray, rng: np.random.Generator
+    def _later(
+        marked: pl.DataFrame,
+        moved: np.ndarray,
+        retries: np.ndarray,
+        resends: np.ndarray,
+        delay: np.ndarray,
+        rng: np.random.Generator,
     ) -> pl.DataFrame:
-        """Copies of the rows ``retries`` (same id) and ``resends`` (a new id), each delivered ``delay`` ms later."""
-        copies = marked[np.concatenate([retries, resends])]
-        hi, lo = copies["id_hi"].to_numpy(), copies["id_lo"].to_numpy()
+        """The rows ``moved``, then copies of ``retries`` (same id) and ``resends`` (a new id): one gather.
+
+        ``moved`` rows are delivered late or early as marked; each copy ``delay`` ms after its original.
+        """
+        rows = marked[np.concatenate([moved, retries, resends])]
+        first_copy, first_resend = len(moved), len(moved) + len(retries)
+        hi, lo = rows["id_hi"].to_numpy(), rows["id_lo"].to_numpy()
         new_hi, new_lo = hi.copy(), lo.copy()
-        new_hi[len(retries) :] = rng.integers(0, 2**64, len(resends), dtype=np.uint64)
-        new_lo[len(retries) :] = rng.integers(0, 2**64, len(resends), dtype=np.uint64)
-        kinds = [FAULT_CODES["duplicate"], FAULT_CODES["resend"]]
-        return copies.with_columns(
-            pl.Series("ts", copies["ts"].to_numpy() + delay),
+        new_hi[first_resend:] = rng.integers(0, 2**64, len(resends), dtype=np.uint64)
+        new_lo[first_resend:] = rng.integers(0, 2**64, len(resends), dtype=np.uint64)
+        ts = rows["ts"].to_numpy().copy()
+        ts[first_copy:] += delay
+        fault = rows["fault"].to_numpy().copy()
+        fault[first_copy:first_resend] = FAULT_CODES["duplicate"]
+        fault[first_resend:] = FAULT_CODES["resend"]
+        value = rows["fault_value"].to_numpy().copy()
+        value[first_copy:] = delay
+        orig_hi, orig_lo = np.zeros_like(hi), np.zeros_like(lo)
+        orig_hi[first_copy:], orig_lo[first_copy:] = hi[first_copy:], lo[first_copy:]
+        return rows.with_columns(
+            pl.Series("ts", ts),
             pl.Series("id_hi", new_hi),
             pl.Series("id_lo", new_lo),
-            pl.Series("fault", np.repeat(kinds, [len(retries), len(resends)]).astype(np.int8)),
-            pl.Series("fault_value", delay),
-            pl.Series("orig_hi", hi),
-            pl.Series("orig_lo", lo),
+            pl.Series("fault", fault),
+            pl.Series("fault_value", value),
+            pl.Series("orig_hi", orig_hi),
+            pl.Series("orig_lo", orig_lo),
         )
 
     def _search_times(self, clicks: pl.DataFrame, rows: np.ndarray, searches: pl.DataFrame) -> np.ndarray:
         """The time of the search each of the clicks ``rows`` belongs to, from this slice's searches (-1: not here)."""
-        wanted = clicks[rows].select("search_hi", "search_lo").with_row_index("row")
-        # The few searches wanted first (a hash set of them), then the join of the few.
-        few = searches.filter(pl.col("id_hi").is_in(wanted["search_hi"].implode()))
-        found = wanted.join(
-            few.select(pl.col("id_hi").alias("search_hi"), pl.col("id_lo").alias("search_lo"), "ts"),
-            on=["search_hi", "search_lo"],
-            how="left",
-        ).sort("row")
-        return found["ts"].fill_null(-1).to_numpy()
+        wanted_hi, wanted_lo = clicks["search_hi"].to_numpy()[rows], clicks["search_lo"].to_numpy()[rows]
+        search_hi = searches["id_hi"].to_numpy()
+        # The few searches wanted found by the high half of their id, then matched in full.
+        few = np.flatnonzero(np.isin(search_hi, wanted_hi))
+        times = dict(zip(zip(search_hi[few].tolist(), searches["id_lo"].to_numpy()[few].tolist(), strict=True),
+                         searches["ts"].to_numpy()[few].tolist(), strict=True))  # fmt: skip
+        found = [times.get(key, -1) for key in zip(wanted_hi.tolist(), wanted_lo.tolist(), strict=True)]
+        return np.array(found, dtype=np.int64)
