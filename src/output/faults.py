@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-import pyarrow.compute as pc
 
 from ..config import FAULT_KINDS
 from ..models import EVENT_TYPES, file_name
 from ..simulation.faults import FAULT_CODES, MALFORMED_WAYS, MISSING_FIELDS
 from ..simulation.tables import time_order
-from .ascii import fixed_text, timestamp_chars, uuid_chars
+from .ascii import column, timestamp_chars, uuid_chars
 
 if TYPE_CHECKING:
     from .batch import EncodedBatch
@@ -87,58 +89,65 @@ def damage(
     """
     fault, value = table["fault"].to_numpy(), table["fault_value"].to_numpy()
     ways = _ways(event_type, end)
-    codes = {code for code, _, _ in ways}
-    faulty = np.flatnonzero(np.isin(fault, list(codes)))
-    rows, parts = [], []
-    if len(faulty):
-        # Every way at once on the few damaged lines: one frame, one pass.
-        few = pl.DataFrame([text.gather(faulty).alias("json"), pl.Series("code", fault[faulty]),
-                            pl.Series("way", value[faulty])])  # fmt: skip
-        damaged = [pl.when((pl.col("code") == code) & (pl.col("way") == way)).then(expr) for code, way, expr in ways]
-        result = few.select(pl.coalesce([*damaged, pl.col("json")]).cast(pl.Binary)).to_series()
-        kept = ~(few["code"] == FAULT_CODES["malformed"]) | (few["way"] != MALFORMED_WAYS.index("invalid_utf8"))
-        rows.append(faulty[kept.to_numpy()])
-        parts.append(result.filter(kept))
-    chosen = bad_bytes(table) if bad_bytes_in else np.zeros(0, dtype=np.int64)
-    if len(chosen):
-        lines = text.gather(chosen).cast(pl.Binary).to_arrow()
-        rows.append(chosen)
-        parts.append(pl.Series(pc.binary_replace_slice(lines, UTF8_AT, UTF8_AT + 1, bytes([BAD_BYTE]))))
+    faulty = np.flatnonzero(np.isin(fault, [FAULT_CODES[k] for k in ("malformed", "missing", "drift")]))
+    if not bad_bytes_in:
+        faulty = np.setdiff1d(faulty, bad_bytes(table), assume_unique=True)
     binary = text.cast(pl.Binary)
+    if not len(faulty):
+        return binary
+    # A few lines in a few hundred: string functions on each cost less than a columnar pass per way,
+    # whose set-up (a regex compiled per call) is paid again for every small batch a worker encodes.
+    keys = zip(fault[faulty].tolist(), value[faulty].tolist(), strict=True)
+    damaged = [ways[key](line) for key, line in zip(keys, text.gather(faulty).to_list(), strict=True)]
     # One scatter of every damaged line: each would copy the whole column.
-    return binary.scatter(np.concatenate(rows), pl.concat(parts)) if rows else binary
+    return binary.scatter(faulty, pl.Series(damaged, dtype=pl.Binary))
 
 
-def _ways(event_type: str, end: str) -> list[tuple[int, int, pl.Expr]]:
-    """(fault code, way, what it does to the line) of every malformed, missing and drift fault of a type."""
-    text = pl.col("json")
-    ways: list[tuple[int, int, pl.Expr]] = [
-        (FAULT_CODES["malformed"], 0, text.str.slice(0, text.str.len_chars() // 2) + end),
-        (FAULT_CODES["malformed"], 1, text.str.replace(',"timestamp":', '"timestamp":', literal=True)),
-        (FAULT_CODES["malformed"], 2, _retyped(WRONG_TYPE[event_type])),
-    ]
+@cache
+def _ways(event_type: str, end: str) -> dict[tuple[int, int], Callable[[str], bytes]]:
+    """What each malformed, missing and drift fault of a type does to a line, by (fault code, way)."""
+
+    def first(pattern: str, replacement: str) -> Callable[[str], str]:
+        compiled = re.compile(pattern)
+        return lambda line: compiled.sub(replacement, line, count=1)
+
+    def cut(line: str) -> str:
+        return line[: len(line) // 2] + end
+
+    def bad_byte(line: str) -> bytes:
+        data = line.encode()
+        return data[:UTF8_AT] + bytes([BAD_BYTE]) + data[UTF8_AT + 1 :]
+
+    wrong = WRONG_TYPE[event_type]
+    malformed = {
+        "cut": cut,
+        "invalid_json": lambda line: line.replace(',"timestamp":', '"timestamp":', 1),
+        "wrong_type": first(f'"{wrong}":(-?[0-9.]+)', rf'"{wrong}":"\g<1>"'),
+    }
+    ways: dict[tuple[int, int], Callable[[str], bytes]] = {
+        (FAULT_CODES["malformed"], k): _encoded(malformed[name]) for k, name in enumerate(MALFORMED_WAYS[:-1])
+    }
+    ways[FAULT_CODES["malformed"], MALFORMED_WAYS.index("invalid_utf8")] = bad_byte
     for k, (field, how) in enumerate(MISSING_FIELDS[event_type]):
         pattern = f'"{field}":{_VALUE}'
-        new = text.str.replace(pattern + ",", "") if how == "dropped" else text.str.replace(pattern, f'"{field}":null')
-        ways.append((FAULT_CODES["missing"], k, new))
+        change = first(pattern + ",", "") if how == "dropped" else first(pattern, f'"{field}":null')
+        ways[FAULT_CODES["missing"], k] = _encoded(change)
     drift = DRIFT[event_type]
     renamed, new_name = drift["renamed"]
-    version_2 = (
-        text.str.replace(
-            f'"event_type":"{event_type}",', f'"event_type":"{event_type}","schema_version":2,', literal=True
-        )
-        .str.replace(f'"{renamed}":', f'"{new_name}":', literal=True)
-        .str.replace(f'"{drift["retyped"]}":(-?[0-9.]+)', f'"{drift["retyped"]}":"${{1}}"')
-        .str.replace(f'"{drift["dropped"]}":{_VALUE},', "")
-        .str.strip_suffix("}" + end)
-        + f',"app_version":"{APP_VERSION}"}}{end}'
-    )
-    ways.append((FAULT_CODES["drift"], 0, version_2))
+    retyped = first(f'"{drift["retyped"]}":(-?[0-9.]+)', rf'"{drift["retyped"]}":"\g<1>"')
+    dropped = first(f'"{drift["dropped"]}":{_VALUE},', "")
+    typed = f'"event_type":"{event_type}",'
+
+    def version_2(line: str) -> str:
+        line = line.replace(typed, typed + '"schema_version":2,', 1).replace(f'"{renamed}":', f'"{new_name}":', 1)
+        return dropped(retyped(line)).removesuffix("}" + end) + f',"app_version":"{APP_VERSION}"}}{end}'
+
+    ways[FAULT_CODES["drift"], 0] = _encoded(version_2)
     return ways
 
 
-def _retyped(field: str) -> pl.Expr:
-    return pl.col("json").str.replace(f'"{field}":(-?[0-9.]+)', f'"{field}":"${{1}}"')
+def _encoded(change: Callable[[str], str]) -> Callable[[str], bytes]:
+    return lambda line: change(line).encode()
 
 
 def bad_bytes(table: pl.DataFrame) -> np.ndarray:
@@ -161,66 +170,56 @@ def records(event_type: str, table: pl.DataFrame) -> FaultRows:
     rows = np.flatnonzero(table["fault"].to_numpy())
     if not len(rows):
         return FaultRows.empty()
-    t = table[rows]
-    code, value = t["fault"].to_numpy(), t["fault_value"].to_numpy()
-    ways = np.clip(value, 0, None)
+    ids = ["id_hi", "id_lo", "orig_hi", "orig_lo", *(["search_hi", "search_lo"] if event_type == "click" else [])]
+    t = table.select(*ids, "event_ts", "ts", "fault", "fault_value")[rows]
+    code, value, event_ts = t["fault"].to_numpy(), t["fault_value"].to_numpy(), t["event_ts"].to_numpy()
+    # The fixed-width texts a whole column at a time; each record is then one format of a few fields.
+    # A worker encodes small batches, each with a few hundred faults: a columnar pass per field would
+    # cost more in set-up than these formats do.
+    text = {
+        "id": uuid_chars(t["id_hi"], t["id_lo"]),
+        "orig": uuid_chars(t["orig_hi"], t["orig_lo"]),
+        "timestamp": timestamp_chars(event_ts),
+        "delivered": timestamp_chars(t["ts"].to_numpy()),
+        "true_ts": timestamp_chars(event_ts - value),
+        "before": uuid_chars(t["search_hi"], t["search_lo"]) if event_type == "click" else column(len(rows), ""),
+    }
+    fields = {name: _strings(chars) for name, chars in text.items()}
+    copied = (t["orig_hi"].to_numpy() != 0).tolist()
+    drifted = drift_change(event_type)
     missing = MISSING_FIELDS[event_type]
-    n = len(rows)
-    ids = {
-        "id": fixed_text("id", [uuid_chars(t["id_hi"], t["id_lo"])], n),
-        "orig": fixed_text("orig", ['"', uuid_chars(t["orig_hi"], t["orig_lo"]), '"'], n),
-        "timestamp": fixed_text("timestamp", [timestamp_chars(t["event_ts"].to_numpy())], n),
-        "delivered": fixed_text("delivered", [timestamp_chars(t["ts"].to_numpy())], n),
-        "true_ts": fixed_text("true_ts", [timestamp_chars(t["event_ts"].to_numpy() - value)], n),
-        "before": fixed_text("before", [uuid_chars(t["search_hi"], t["search_lo"])], n)
-        if event_type == "click"
-        else pl.Series("before", [""] * n, dtype=pl.String),
-    }
-    names = {
-        "kind": ("", *FAULT_KINDS),
-        "malformed": MALFORMED_WAYS,
-        "field": tuple(f for f, _ in missing),
-        "how": tuple(h for _, h in missing),
-    }
-    chosen = {"kind": code.astype(np.int64), "malformed": ways, "field": ways, "how": ways}
-    frame = pl.DataFrame(
-        [
-            *ids.values(),
-            pl.Series("value", value).cast(pl.String),
-            *(
-                pl.Series(name, list(values)).gather(np.minimum(chosen[name], len(values) - 1))
-                for name, values in names.items()
-            ),
-        ]
-    ).with_columns(
-        pl.when(pl.Series(t["orig_hi"].to_numpy() != 0)).then(pl.col("orig")).otherwise(pl.lit("null")).alias("orig")
-    )
-    kind, text = pl.col("kind"), pl.col
+    kept = []
+    for k, (kind_code, number) in enumerate(zip(code.tolist(), value.tolist(), strict=True)):
+        kind = FAULT_KINDS[kind_code - 1]
+        if kind in ("duplicate", "resend", "late"):
+            change = f'{{"delay_ms":{number}}}'
+        elif kind == "clock_skew":
+            change = f'{{"offset_ms":{number},"true_timestamp":"{fields["true_ts"][k]}"}}'
+        elif kind == "malformed":
+            change = f'{{"how":"{MALFORMED_WAYS[number]}"}}'
+        elif kind == "missing":
+            change = '{{"field":"{}","how":"{}"}}'.format(*missing[number])
+        elif kind == "drift":
+            change = drifted
+        elif kind == "bot":
+            change = f'{{"searches_in_session":{number}}}'
+        else:  # out_of_order
+            change = f'{{"early_ms":{number},"before_event_id":"{fields["before"][k]}"}}'
+        original = f'"{fields["orig"][k]}"' if copied[k] else "null"
+        kept.append(
+            f'{{"kind":"{kind}","event_type":"{event_type}","event_id":"{fields["id"][k]}",'
+            f'"original_event_id":{original},"timestamp":"{fields["timestamp"][k]}",'
+            f'"delivered_at":"{fields["delivered"][k]}","change":{change}'
+        )
+    return FaultRows(rows.astype(np.int64), code.astype(np.int8), pl.Series("record", kept, dtype=pl.String))
 
-    def change(*parts: str | pl.Expr) -> pl.Expr:
-        return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in parts])
 
-    described = (
-        pl.when(kind.is_in(["duplicate", "resend", "late"]))
-        .then(change('{"delay_ms":', text("value"), "}"))
-        .when(kind == "clock_skew")
-        .then(change('{"offset_ms":', text("value"), ',"true_timestamp":"', text("true_ts"), '"}'))
-        .when(kind == "malformed")
-        .then(change('{"how":"', text("malformed"), '"}'))
-        .when(kind == "missing")
-        .then(change('{"field":"', text("field"), '","how":"', text("how"), '"}'))
-        .when(kind == "drift")
-        .then(pl.lit(drift_change(event_type)))
-        .when(kind == "bot")
-        .then(change('{"searches_in_session":', text("value"), "}"))
-        .otherwise(change('{"early_ms":', text("value"), ',"before_event_id":"', text("before"), '"}'))
-    )
-    record = change(
-        '{"kind":"', kind, f'","event_type":"{event_type}","event_id":"', text("id"), '","original_event_id":',
-        text("orig"), ',"timestamp":"', text("timestamp"), '","delivered_at":"', text("delivered"), '","change":',
-        described,
-    )  # fmt: skip
-    return FaultRows(rows.astype(np.int64), code.astype(np.int8), frame.select(record.alias("record")).to_series())
+def _strings(chars: np.ndarray) -> list[str]:
+    """Each row of an (n, w) ASCII array as a str."""
+    width = chars.shape[1]
+    if not width:
+        return [""] * len(chars)
+    return np.ascontiguousarray(chars).view(f"S{width}").ravel().astype(f"U{width}").tolist()  # type: ignore[no-any-return]
 
 
 def drift_change(event_type: str) -> str:
