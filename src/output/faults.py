@@ -25,7 +25,7 @@ from ..config import FAULT_KINDS
 from ..models import EVENT_TYPES, file_name
 from ..simulation.faults import FAULT_CODES, MALFORMED_WAYS, MISSING_FIELDS
 from ..simulation.tables import time_order
-from .ascii import column, timestamp_chars, uuid_chars
+from .ascii import timestamp_chars, uuid_chars
 
 if TYPE_CHECKING:
     from .batch import EncodedBatch
@@ -107,10 +107,6 @@ def damage(
 def _ways(event_type: str, end: str) -> dict[tuple[int, int], Callable[[str], bytes]]:
     """What each malformed, missing and drift fault of a type does to a line, by (fault code, way)."""
 
-    def first(pattern: str, replacement: str) -> Callable[[str], str]:
-        compiled = re.compile(pattern)
-        return lambda line: compiled.sub(replacement, line, count=1)
-
     def cut(line: str) -> str:
         return line[: len(line) // 2] + end
 
@@ -118,24 +114,21 @@ def _ways(event_type: str, end: str) -> dict[tuple[int, int], Callable[[str], by
         data = line.encode()
         return data[:UTF8_AT] + bytes([BAD_BYTE]) + data[UTF8_AT + 1 :]
 
-    wrong = WRONG_TYPE[event_type]
-    malformed = {
-        "cut": cut,
-        "invalid_json": lambda line: line.replace(',"timestamp":', '"timestamp":', 1),
-        "wrong_type": first(f'"{wrong}":(-?[0-9.]+)', rf'"{wrong}":"\g<1>"'),
+    malformed: dict[str, Callable[[str], bytes]] = {
+        "cut": _encoded(cut),
+        "invalid_json": _encoded(lambda line: line.replace(',"timestamp":', '"timestamp":', 1)),
+        "wrong_type": _encoded(_as_text(WRONG_TYPE[event_type])),
+        "invalid_utf8": bad_byte,
     }
-    ways: dict[tuple[int, int], Callable[[str], bytes]] = {
-        (FAULT_CODES["malformed"], k): _encoded(malformed[name]) for k, name in enumerate(MALFORMED_WAYS[:-1])
-    }
-    ways[FAULT_CODES["malformed"], MALFORMED_WAYS.index("invalid_utf8")] = bad_byte
+    ways = {(FAULT_CODES["malformed"], MALFORMED_WAYS.index(name)): way for name, way in malformed.items()}
     for k, (field, how) in enumerate(MISSING_FIELDS[event_type]):
         pattern = f'"{field}":{_VALUE}'
-        change = first(pattern + ",", "") if how == "dropped" else first(pattern, f'"{field}":null')
+        change = _first(pattern + ",", "") if how == "dropped" else _first(pattern, f'"{field}":null')
         ways[FAULT_CODES["missing"], k] = _encoded(change)
     drift = DRIFT[event_type]
     renamed, new_name = drift["renamed"]
-    retyped = first(f'"{drift["retyped"]}":(-?[0-9.]+)', rf'"{drift["retyped"]}":"\g<1>"')
-    dropped = first(f'"{drift["dropped"]}":{_VALUE},', "")
+    retyped = _as_text(str(drift["retyped"]))
+    dropped = _first(f'"{drift["dropped"]}":{_VALUE},', "")
     typed = f'"event_type":"{event_type}",'
 
     def version_2(line: str) -> str:
@@ -144,6 +137,17 @@ def _ways(event_type: str, end: str) -> dict[tuple[int, int], Callable[[str], by
 
     ways[FAULT_CODES["drift"], 0] = _encoded(version_2)
     return ways
+
+
+def _first(pattern: str, replacement: str) -> Callable[[str], str]:
+    """Replace the first match of a regex in a line."""
+    compiled = re.compile(pattern)
+    return lambda line: compiled.sub(replacement, line, count=1)
+
+
+def _as_text(field: str) -> Callable[[str], str]:
+    """Send the number of ``field`` as a string."""
+    return _first(f'"{field}":(-?[0-9.]+)', rf'"{field}":"\g<1>"')
 
 
 def _encoded(change: Callable[[str], str]) -> Callable[[str], bytes]:
@@ -182,9 +186,10 @@ def records(event_type: str, table: pl.DataFrame) -> FaultRows:
         "timestamp": timestamp_chars(event_ts),
         "delivered": timestamp_chars(t["ts"].to_numpy()),
         "true_ts": timestamp_chars(event_ts - value),
-        "before": uuid_chars(t["search_hi"], t["search_lo"]) if event_type == "click" else column(len(rows), ""),
     }
     fields = {name: _strings(chars) for name, chars in text.items()}
+    # Only a click can arrive before its search.
+    fields["before"] = _strings(uuid_chars(t["search_hi"], t["search_lo"])) if event_type == "click" else []
     copied = (t["orig_hi"].to_numpy() != 0).tolist()
     drifted = drift_change(event_type)
     missing = MISSING_FIELDS[event_type]
@@ -217,8 +222,6 @@ def records(event_type: str, table: pl.DataFrame) -> FaultRows:
 def _strings(chars: np.ndarray) -> list[str]:
     """Each row of an (n, w) ASCII array as a str."""
     width = chars.shape[1]
-    if not width:
-        return [""] * len(chars)
     return np.ascontiguousarray(chars).view(f"S{width}").ravel().astype(f"U{width}").tolist()  # type: ignore[no-any-return]
 
 
