@@ -18,9 +18,11 @@ import ctypes
 import itertools
 import multiprocessing
 import os
+import queue
 import secrets
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -37,7 +39,7 @@ from .early import out_of_memory
 from .reference import CityTable
 from .simulation.catalogue import Catalogue
 from .simulation.faults import Delivery
-from .simulation.shards import Shard, ShardPlan, World, rng_for, run_shard
+from .simulation.shards import SLICE_EVENTS, Shard, ShardPlan, World, rng_for, run_shard
 from .simulation.tables import EventTables, Schedule
 from .simulation.timing import to_ms
 
@@ -96,8 +98,15 @@ class EventGenerator:
         return ShardPlan(self.seed, to_ms(start), to_ms(end), count, self.settings.shards)
 
     def workers_for(self, count: int, workers: int | None = None) -> int:
-        """Processes a batch of ``count`` events runs in: ``workers``, WORKERS or the cores, at most one a shard."""
-        return max(1, min(workers or self.settings.workers or default_workers(), self.settings.shards))
+        """Workers a batch of ``count`` events runs in: ``workers``, WORKERS or the cores, at most one a shard.
+
+        Unless asked for, a batch of one slice or less runs in one: a second worker's process costs
+        more to start (its interpreter, imports and world) than it would save.
+        """
+        asked = workers or self.settings.workers
+        if asked is None and count <= SLICE_EVENTS:
+            return 1
+        return max(1, min(asked or default_workers(), self.settings.shards))
 
     def batch(self, count: int, start: datetime, end: datetime, workers: int | None = None) -> Iterator[EventTables]:
         """Yield exactly ``count`` events over [start, end), in time order, a slice at a time."""
@@ -148,28 +157,36 @@ class EventGenerator:
     def _batch_in_processes(
         self, plan: ShardPlan, workers: int, make_encoder: EncoderFactory | None
     ) -> Iterator[list[Any]]:
-        """Each slice's parts from the workers: every shard's tables in shard order, or each worker's encoding."""
+        """Each slice's parts from the workers: every shard's tables in shard order, or each worker's encoding.
+
+        Worker 0 runs here, on a thread, with this generator's world; the others are spawned
+        processes. A process of its own for every worker would cost an interpreter, its imports and
+        a world more (about 1.5 s of CPU and 130 MB), while this process mostly waits on the others.
+        """
         context = multiprocessing.get_context("spawn")  # a fresh process: polars' thread pool does not survive fork
-        pipes = [context.Pipe(duplex=False) for _ in range(workers)]
-        processes = [
-            context.Process(
+        children = range(1, workers)
+        pipes = {w: context.Pipe(duplex=False) for w in children}
+        processes = {
+            w: context.Process(
                 target=_worker,
                 args=(self.settings, plan, w, workers, pipes[w][1], os.getpid(), make_encoder),
                 daemon=True,
             )
-            for w in range(workers)
-        ]
+            for w in children
+        }
+        here = _LocalWorker(_worker_messages(self.settings, plan, 0, workers, make_encoder, self.world))
         try:
             with _main_not_reimported():
-                for process in processes:
+                for process in processes.values():
                     process.start()
-            for _, sending in pipes:
+            for _, sending in pipes.values():
                 sending.close()  # the workers hold the only write ends: a dead worker's pipe ends
+            here.start()
             users: list[pl.DataFrame] = []
             while True:
                 slices: dict[int, Any] = {}
-                for w, (receiving, _) in enumerate(pipes):
-                    kind, payload = _receive(receiving.fileno(), processes[w], w)
+                for w in range(workers):
+                    kind, payload = here.get() if w == 0 else _receive(pipes[w][0].fileno(), processes[w], w)
                     if kind == "users":
                         users.extend(payload)
                     elif make_encoder is None:
@@ -181,11 +198,12 @@ class EventGenerator:
                 yield [slices[k] for k in sorted(slices)]
             self.users = _users(users)
         finally:
-            for process in processes:
+            here.stop()
+            for process in processes.values():
                 if process.is_alive():
                     process.terminate()
                 process.join()
-            for receiving, _ in pipes:
+            for receiving, _ in pipes.values():
                 receiving.close()
 
     def live(self, rate: float, start_ms: int | None = None, duration_ms: int | None = None) -> Iterator[EventTables]:
@@ -380,42 +398,14 @@ def _worker(
     parent: int,
     make_encoder: EncoderFactory | None,
 ) -> None:
-    """Run shards ``worker``, ``worker + workers``, ... of ``plan``, sending each slice in order.
-
-    A slice goes as every shard's tables, or, with ``make_encoder``, as the encoding of their
-    merge with the shard of each row.
-    """
+    """A worker process: ``_worker_messages`` sent through the pipe ``connection``, or the error that stopped it."""
     _die_with_parent(parent)
     fd = connection.fileno()
     pipes.widen(fd)
     sender = pipes.Sender(fd, WORKER_QUEUE)
     try:
-        world = World(settings, plan.seed, plan.start_ms, plan.end_ms)
-        encode = make_encoder(world.model.catalogue, world.site.cities) if make_encoder else None
-        mine = list(range(worker, plan.shards, workers))
-        shards = {s: run_shard(settings, plan, s, world) for s in mine}
-        bounds = plan.bounds()
-        # Every worker cuts a slice at the same times, so the parent merges piece by piece, in bounded memory.
-        cuts = [np.linspace(a, b, PIECES + 1)[1:-1].astype(np.int64) for a, b in itertools.pairwise(bounds)]
-        sent: list[bool] = []
-        users = []
-        while True:
-            slices = {}
-            for s, shard in shards.items():
-                try:
-                    slices[s] = next(shard)
-                except StopIteration as done:
-                    users.append(done.value)
-            if users:
-                break
-            if encode is None:
-                sender.put(("slice", slices))
-            else:
-                tables, tags = EventTables.merge_tagged([slices[s] for s in mine], np.asarray(mine))
-                for piece, piece_tags in _pieces(tables, tags, cuts[len(sent)]):
-                    sender.put(("slice", (encode(piece), piece_tags)))
-            sent.append(True)
-        sender.put(("users", users))
+        for message in _worker_messages(settings, plan, worker, workers, make_encoder):
+            sender.put(message)
         sender.close()
     except BaseException as exc:  # the parent raises it: a worker's bug is not a silent hang
         if out_of_memory(exc):
@@ -425,3 +415,86 @@ def _worker(
         with contextlib.suppress(BaseException):
             sender.put(error)
             sender.close()
+
+
+def _worker_messages(
+    settings: Settings,
+    plan: ShardPlan,
+    worker: int,
+    workers: int,
+    make_encoder: EncoderFactory | None,
+    world: World | None = None,
+) -> Iterator[tuple[str, Any]]:
+    """Run shards ``worker``, ``worker + workers``, ... of ``plan``: each slice in order, then the users.
+
+    A slice goes as every shard's tables, or, with ``make_encoder``, as the encoding of their
+    merge with the shard of each row, in PIECES parts of its time.
+    """
+    world = world or World(settings, plan.seed, plan.start_ms, plan.end_ms)
+    encode = make_encoder(world.model.catalogue, world.site.cities) if make_encoder else None
+    mine = list(range(worker, plan.shards, workers))
+    shards = {s: run_shard(settings, plan, s, world) for s in mine}
+    bounds = plan.bounds()
+    # Every worker cuts a slice at the same times, so the parent merges piece by piece, in bounded memory.
+    cuts = [np.linspace(a, b, PIECES + 1)[1:-1].astype(np.int64) for a, b in itertools.pairwise(bounds)]
+    sent = 0
+    users = []
+    while True:
+        slices = {}
+        for s, shard in shards.items():
+            try:
+                slices[s] = next(shard)
+            except StopIteration as done:
+                users.append(done.value)
+        if users:
+            break
+        if encode is None:
+            yield ("slice", slices)
+        else:
+            tables, tags = EventTables.merge_tagged([slices[s] for s in mine], np.asarray(mine))
+            for piece, piece_tags in _pieces(tables, tags, cuts[sent]):
+                yield ("slice", (encode(piece), piece_tags))
+        sent += 1
+    yield ("users", users)
+
+
+class _LocalWorker:
+    """Worker 0's messages made on a thread of this process, at most WORKER_QUEUE ahead, as a pipe gives them."""
+
+    def __init__(self, messages: Iterator[tuple[str, Any]]) -> None:
+        self.messages = messages
+        self.ready: queue.Queue[Any] = queue.Queue(WORKER_QUEUE)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="worker-0", daemon=True)
+
+    def start(self) -> None:
+        """Start making messages."""
+        self.thread.start()
+
+    def get(self) -> tuple[str, Any]:
+        """The next message; the error that stopped the worker, raised here."""
+        message = self.ready.get()
+        if isinstance(message, BaseException):
+            raise message
+        return message  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        """Stop after the slice being made (the run ended or failed), and wait for that."""
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(WORKER_POLL_S)
+
+    def _run(self) -> None:
+        try:
+            for message in self.messages:
+                if not self._put(message):
+                    return
+        except BaseException as exc:  # the run's thread raises it
+            self._put(exc)
+
+    def _put(self, message: Any) -> bool:
+        while not self.stopping.is_set():
+            with contextlib.suppress(queue.Full):
+                self.ready.put(message, timeout=0.1)
+                return True
+        return False

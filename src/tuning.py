@@ -13,6 +13,11 @@ import os
 # compete with them for the same two or four cores. Must be set before polars is imported.
 os.environ.setdefault("POLARS_MAX_THREADS", "1")
 
+# polars' allocator (jemalloc) keeps freed pages for ten seconds by default, and a run frees
+# every slice's tables within one: returning them at once lowers the peak memory of a 1M-event
+# run from about 520 to 430 MB (PSS, all processes) for about 6 % more CPU (the pages' faults).
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+
 
 ARENAS = 2  # glibc malloc arenas (heaps threads allocate from) of the command and its workers
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -231,6 +232,10 @@ class _FailingWrites:
         self.real = os.write
 
     def __call__(self, fd: int, data: memoryview) -> int:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            # A full disk fails files, not pipes: and os.write is the process's, which multiprocessing
+            # binds for good when its connection module is first imported (here, if a run starts workers).
+            return self.real(fd, data)
         if self.budget <= 0:
             raise OSError(self.code, os.strerror(self.code))
         take = min(len(data), self.budget, 1000)  # short writes too, ending mid-line

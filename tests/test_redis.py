@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime
@@ -122,11 +123,20 @@ def test_password_is_never_printed(tmp_path: Path) -> None:
     assert "127.0.0.1:1" in bad_url.stderr
 
 
+def _until_streaming(redis_server: RedisServer, stream: str, proc: subprocess.Popen[str]) -> None:
+    """Wait until the run has written to ``stream``: its start-up (imports, warm-up) takes seconds on a slow machine."""
+    deadline = time.monotonic() + 60
+    while not redis_server.client().xlen(stream):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never wrote to Redis"
+        time.sleep(0.05)
+
+
 def test_sigterm_mid_run_delivers_every_counted_event_once(redis_server: RedisServer, tmp_path: Path) -> None:
     """SIGTERM at a random moment: exit 0; files and streams hold exactly the summary's events."""
     env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path), "STREAM_MAXLEN": "0"}
     proc = start_cli("--mode", "continuous", "--rate", "5000", "--output", "both", env=env)
-    time.sleep(2 + 2 * (time.time() % 1))
+    _until_streaming(redis_server, STREAMS["search"], proc)
+    time.sleep(2 * (time.time() % 1))
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
@@ -189,7 +199,7 @@ def test_an_error_reply_mid_run_ends_the_run_with_one_line(redis_server: RedisSe
     """A stream replaced by another kind of key during a run: exit 1, a one-line error, no hang, no traceback."""
     env = {"REDIS_PORT": str(redis_server.port), "STREAM_PREFIX": "y"}
     proc = start_cli("--mode", "continuous", "--rate", "2000", "--duration", "20", "--output", "redis", env=env)
-    time.sleep(2.5)
+    _until_streaming(redis_server, "y:search", proc)
     client = redis_server.client()
     client.delete("y:click")
     client.set("y:click", "oops")
@@ -233,7 +243,7 @@ def test_a_write_refused_before_it_runs_ends_the_run_with_one_line(redis_server:
     """Redis out of memory mid-run refuses each XADD as it is queued: the transaction is discarded, exit 1."""
     env = {"REDIS_PORT": str(redis_server.port)}
     proc = start_cli("--mode", "continuous", "--rate", "2000", "--duration", "20", "--output", "redis", env=env)
-    time.sleep(2.5)
+    _until_streaming(redis_server, STREAMS["search"], proc)
     redis_server.client().config_set("maxmemory", 1)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 1
@@ -246,7 +256,7 @@ def test_redis_gone_for_good_gives_up_after_the_retry_time(redis_server: RedisSe
     """Redis killed for good: after REDIS_RETRY_SECONDS the run stops, says how many events were lost, exit 1."""
     env = {"REDIS_PORT": str(redis_server.port), "REDIS_RETRY_SECONDS": "3", "OUTPUT_DIR": str(tmp_path)}
     proc = start_cli("--mode", "continuous", "--rate", "1000", "--output", "both", env=env)
-    time.sleep(2)
+    _until_streaming(redis_server, STREAMS["search"], proc)
     redis_server.kill()
     began = time.monotonic()
     _, stderr = proc.communicate(timeout=60)
@@ -260,7 +270,7 @@ def test_a_stop_during_an_outage_ends_within_the_grace(redis_server: RedisServer
     """SIGTERM while Redis is away: the run does not wait REDIS_RETRY_SECONDS (300), it stops within about 10 s."""
     env = {"REDIS_PORT": str(redis_server.port), "OUTPUT_DIR": str(tmp_path)}
     proc = start_cli("--mode", "continuous", "--rate", "1000", "--output", "both", env=env)
-    time.sleep(2)
+    _until_streaming(redis_server, STREAMS["search"], proc)
     redis_server.kill()
     time.sleep(1)
     proc.send_signal(signal.SIGTERM)

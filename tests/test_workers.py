@@ -92,3 +92,13 @@ def test_a_killed_worker_ends_the_run_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "was killed by SIGKILL" in lines[0] and "Traceback" not in stderr, stderr
     for name in ("search_events.jsonl", "click_events.jsonl", "conversion_events.jsonl"):
         assert (tmp_path / name).read_bytes().endswith(b"\n")
+
+
+def test_a_run_of_one_slice_runs_in_one_worker_unless_asked_for_more() -> None:
+    """A second worker's process costs more to start than one slice takes: by default such runs stay in one."""
+    generator = EventGenerator(load_settings({"window_end": "2026-03-02"}), seed=1)
+    assert generator.workers_for(200_000) == 1
+    assert generator.workers_for(200_001) == min(len(os.sched_getaffinity(0)), 8)
+    assert generator.workers_for(1000, workers=2) == 2
+    asked = EventGenerator(load_settings({"window_end": "2026-03-02", "workers": 3}), seed=1)
+    assert asked.workers_for(1000) == 3
