@@ -37,6 +37,16 @@ DAYS = 7
 _start = start_cli
 
 
+def _until_written(directory: Path, run: subprocess.Popen[str]) -> None:
+    """Wait until the run has written its first bytes of events: start-up takes seconds on a slow machine,
+    so a delay counted from the launch alone may never reach the run itself."""
+    deadline = time.monotonic() + 60
+    paths = [directory / file_name(event_type) for event_type in EVENT_TYPES]
+    while not any(path.exists() and path.stat().st_size for path in paths):
+        assert run.poll() is None and time.monotonic() < deadline, "the run never wrote an event"
+        time.sleep(0.02)
+
+
 def _whole_lines(path: Path) -> list[bytes]:
     """The complete lines of a file (a partial last line left out)."""
     if not path.exists():
@@ -259,6 +269,9 @@ class TestKill:
             directory = tmp_path / f"try{attempt}"
             run = _start("--count", str(self.COUNT), "--seed", str(100 + attempt), "--end", END, "--days", str(DAYS),
                          "-q", "--output-dir", str(directory))  # fmt: skip
+            # Odd tries count from the first write, so that some kills land mid-run on any machine.
+            if attempt % 2:
+                _until_written(directory, run)
             time.sleep(rng.uniform(0.3, 3.0))
             run.kill()
             run.communicate()
@@ -321,7 +334,9 @@ class TestSignals:
     def test_sigterm_and_sigint_at_random_points_end_quietly(self, tmp_path: Path) -> None:
         """Before the run starts: exit 130/143, nothing written; after: exit 0, summary = lines = manifest."""
         rng = random.Random(8)
-        delays = [0.15, 0.3, 0.5, 0.7, 0.9] + [rng.uniform(1.0, 3.0) for _ in range(self.TRIES - 5)]
+        # The first tries land in the start-up; the others count from the first write (a slow machine's
+        # start-up can outlast any fixed delay), half of them at once, half up to 2 s later.
+        delays = [0.15, 0.3, 0.5, 0.7, 0.9] + [rng.uniform(0.0, 2.0) for _ in range(self.TRIES - 5)]
         outcomes = []
         for attempt, delay in enumerate(delays):
             signum = (signal.SIGTERM, signal.SIGINT)[attempt % 2]
@@ -329,6 +344,8 @@ class TestSignals:
             run = _start(
                 "--count", "2000000", "--seed", str(300 + attempt), "--end", END, "--output-dir", str(directory)
             )
+            if attempt >= 5:
+                _until_written(directory, run)
             time.sleep(delay)
             run.send_signal(signum)
             _, err = run.communicate(timeout=120)

@@ -165,9 +165,10 @@ def test_redis_crash_and_restart_loses_and_doubles_nothing(durable_redis: RedisS
         "REDIS_BUFFER_EVENTS": "2000",
     }
     proc = start_cli("--mode", "continuous", "--rate", "2000", "--duration", "12", "--output", "both", env=env)
+    _until_streaming(durable_redis, STREAMS["search"], proc)
 
     def crash_and_restart() -> None:
-        time.sleep(3)
+        time.sleep(1)
         durable_redis.kill()
         time.sleep(5)
         durable_redis.start()
