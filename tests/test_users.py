@@ -180,3 +180,21 @@ def test_any_number_of_workers_writes_the_same_bytes(tmp_path: Path, workers: st
             + [hashlib.sha256((out / "users.jsonl").read_bytes()).hexdigest()]
         )
     assert digests[0] == digests[1]
+
+
+def test_the_answer_keys_written_in_pieces_are_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """users.jsonl and items.jsonl are rendered a chunk of rows at a time (bounded memory for ten million
+    users): chunks of 7 rows give the same files as one chunk holding every row."""
+    from src import api
+    from src.output import answer_key
+
+    digests = []
+    for rows in (10**9, 7):
+        monkeypatch.setattr(answer_key, "KEY_CHUNK_ROWS", rows)
+        out = tmp_path / str(rows)
+        api.generate(event_count=20_000, seed=4, window_end="2026-03-02T00:00:00Z", output_dir=out, workers=1)
+        digests.append(
+            [hashlib.sha256((out / name).read_bytes()).hexdigest() for name in ("users.jsonl", "items.jsonl")]
+        )
+        assert len((out / "users.jsonl").read_bytes().splitlines()) > 7
+    assert digests[0] == digests[1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,19 @@ def _os_error(error: OSError) -> OSError:
     return OSError(int(found.group(1)), os.strerror(int(found.group(1)))) if found else error
 
 
-def write_key(directory: Path, name: str, frame: pl.DataFrame, overwrite: bool) -> KeyWritten | None:
-    """Write (or, appending a run, add to) ``directory/name``, a line per row of ``frame``; None when it has none.
+KEY_CHUNK_ROWS = 500_000  # rows rendered and written at a time: the text of ten million users never sits in memory
+
+
+def write_key(
+    directory: Path,
+    name: str,
+    frame: pl.DataFrame,
+    overwrite: bool,
+    render: Callable[[pl.DataFrame], pl.DataFrame] = lambda rows: rows,
+) -> KeyWritten | None:
+    """Write (or, appending a run, add to) ``directory/name``, a line per row of ``render(frame)``; None when empty.
+
+    ``render`` turns rows of ``frame`` into the rows written, KEY_CHUNK_ROWS at a time.
 
     A write that fails (disk full, I/O error) cuts the file back to its size before, so it
     holds whole lines only and none of this run's (an overwrite's file is removed), and
@@ -59,7 +71,8 @@ def write_key(directory: Path, name: str, frame: pl.DataFrame, overwrite: bool) 
         before = 0
     try:
         with path.open("wb" if overwrite else "ab") as handle:
-            frame.write_ndjson(handle)
+            for rows in frame.iter_slices(KEY_CHUNK_ROWS):
+                render(rows).write_ndjson(handle)
     except OSError as exc:
         try:
             if overwrite:

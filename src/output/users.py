@@ -25,8 +25,7 @@ def _iso(column: str) -> pl.Expr:
 
 
 def users_frame(users: pl.DataFrame, cities: CityTable) -> pl.DataFrame:
-    """The users table of a run (as the engine returns it) in the form it is written."""
-    users = users.sort("user")
+    """Rows of the users table of a run (as the engine returns it, sorted by user) in the form they are written."""
     city = users["city"].cast(pl.Int64)
     return users.select(
         pl.format("user_{}", pl.col("user")).alias("user_id"),
@@ -49,5 +48,5 @@ def write_users(directory: Path, users: pl.DataFrame, cities: CityTable, overwri
     See :func:`~src.output.answer_key.write_key` for a failed write (WriteFailed naming the
     file, whole lines left) and an overwrite with no users (the old file is removed).
     """
-    frame = users_frame(users, cities) if users.height else pl.DataFrame()
-    return write_key(directory, USERS_FILE, frame, overwrite)
+    rows = users.sort("user") if users.height else users
+    return write_key(directory, USERS_FILE, rows, overwrite, lambda chunk: users_frame(chunk, cities))

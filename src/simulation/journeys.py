@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .results import chance_made, session_runs
+from .users import grown
 
 JOURNEY_DAYS = 45  # Expedia/Millward Brown 2013: visits spread over the 45 days before a booking
 NIGHT_HOURS = range(0, 6)  # local hours whose sessions convert at NIGHT_CONVERSION_FACTOR
@@ -59,35 +60,27 @@ class Journeys:
     def __init__(self, users: int, return_rate: float) -> None:
         """No user has been seen or has a trip yet."""
         self.return_rate = return_rate
+        # Kept for every user of a shard, so as narrow as the values allow (31 bytes a user); a trip
+        # read back is copied into the session's own wider arrays.
         self.seen = np.zeros(users, dtype=bool)
         self.open = np.zeros(users, dtype=bool)
-        self.visits = np.zeros(users, dtype=np.int64)
-        self.opened_day = np.zeros(users, dtype=np.int64)
+        self.visits = np.zeros(users, dtype=np.int32)
+        self.opened_day = np.zeros(users, dtype=np.int32)
         self.trip = Trip(
             destination=np.zeros(users, dtype=np.int32),
             product=np.zeros(users, dtype=np.int8),
-            start_day=np.zeros(users, dtype=np.int64),
-            nights=np.zeros(users, dtype=np.int64),
-            travelers=np.zeros(users, dtype=np.int64),
-            template=np.zeros(users, dtype=np.int64),
+            start_day=np.zeros(users, dtype=np.int32),
+            nights=np.zeros(users, dtype=np.int32),
+            travelers=np.zeros(users, dtype=np.int32),
+            template=np.zeros(users, dtype=np.int32),
         )
 
     def ensure(self, users: int) -> None:
         """Make room for users numbered up to ``users`` - 1 (new sign-ups): they have no trip yet."""
-        size = len(self.seen)
-        if users <= size:
-            return
-        grown = max(users, 2 * size, 64)
-
-        def grow(array: np.ndarray) -> np.ndarray:
-            bigger = np.zeros(grown, dtype=array.dtype)
-            bigger[:size] = array
-            return bigger
-
-        self.seen, self.open, self.visits, self.opened_day = map(
-            grow, (self.seen, self.open, self.visits, self.opened_day)
+        self.seen, self.open, self.visits, self.opened_day = (
+            grown(array, users) for array in (self.seen, self.open, self.visits, self.opened_day)
         )
-        self.trip = Trip(*(grow(getattr(self.trip, f.name)) for f in fields(Trip)))
+        self.trip = Trip(*(grown(getattr(self.trip, f.name), users) for f in fields(Trip)))
 
     def assign(self, rng: np.random.Generator, user: np.ndarray, day: np.ndarray, fresh: Trip) -> tuple[Trip, Visits]:
         """Trips of sessions (sorted by start) of ``user`` (-1 anonymous) on ``day``.
@@ -109,12 +102,15 @@ class Journeys:
         if not len(logged):
             return trip, visits
         self.ensure(int(user.max()) + 1)
-        previous = np.full(len(self.seen), -1, dtype=np.int64)  # the user's latest session so far in this batch
         # Rank of each session among its user's sessions in this batch (0 for the first).
         order = logged[np.argsort(user[logged], kind="stable")]
         users = user[order]
         starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
         rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        # The user's latest session so far in this batch, by the user's place among the batch's users.
+        previous = np.full(len(starts), -1, dtype=np.int64)
+        place = np.empty(n, dtype=np.int64)
+        place[order] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(order)]))
         keep = rng.random(n) < self.return_rate
         state = self.trip
         for r in range(int(rank.max()) + 1):
@@ -126,10 +122,11 @@ class Journeys:
             going_on &= (day[rows] - self.opened_day[u] < JOURNEY_DAYS) & keep[rows]
             cont, new = rows[going_on], rows[~going_on]
             uc, un = user[cont], user[new]
-            earlier = previous[uc]
+            earlier = previous[place[cont]]
             visits.continued_later[earlier[earlier >= 0]] = True
-            visits.last_of_user[previous[u][previous[u] >= 0]] = False
-            previous[u] = rows
+            before = previous[place[rows]]
+            visits.last_of_user[before[before >= 0]] = False
+            previous[place[rows]] = rows
             for f in fields(Trip):
                 getattr(trip, f.name)[cont] = getattr(state, f.name)[uc]
                 getattr(state, f.name)[un] = getattr(fresh, f.name)[new]

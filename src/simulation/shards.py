@@ -138,10 +138,9 @@ class Shard:
 
     def __post_init__(self) -> None:
         settings = self.world.settings
-        base = len(range(self.index + 1, settings.user_pool_size + 1, self.shards))
         self.users = Users(self.index, self.shards, settings.user_pool_size, self.start_ms)
-        self.journeys = Journeys(base, settings.return_trip_rate)
-        self._history(rng_for(self.seed, 10, self.index), base)
+        self.journeys = Journeys(self.users.history, settings.return_trip_rate)
+        self._history(rng_for(self.seed, 10, self.index), self.users.history)
 
     def _history(self, rng: np.random.Generator, n: int) -> None:
         """The users of the site's history, alive at the start: last seen up to BASE_LAST_SEEN_DAYS before it."""
@@ -155,7 +154,6 @@ class Shard:
         scale_ms = CHURN_DAYS * MS_PER_DAY
         delay = scale_ms * ((seen_ago / scale_ms) ** CHURN_SHAPE + rng.standard_exponential(n)) ** (1 / CHURN_SHAPE)
         self.users.add(
-            user_id=np.arange(self.index + 1, self.world.settings.user_pool_size + 1, self.shards, dtype=np.int64),
             city=city,
             platform=platform,
             device=device,
@@ -163,7 +161,6 @@ class Shard:
             signup_ms=last - (rng.random(n) * BASE_SIGNUP_DAYS * MS_PER_DAY).astype(np.int64),
             last_start_ms=last,
             churn_at_ms=last + delay.astype(np.int64),
-            churned_ms=np.full(n, -1, dtype=np.int64),
         )
 
     def _split(self, name: str, value: float) -> int:
@@ -178,9 +175,8 @@ class Shard:
         world = self.world
         start, city = world.model.draw_visitors(rng, count, t0, t1, world.clock if paced else None)
         platform, device = draw_platform_device(rng, count, world.site.platform_weights)
-        ids = self.users.new_ids(count)
+        self.users.sign_up(count)
         member = self.users.add(
-            user_id=ids,
             city=city,
             platform=platform,
             device=device,
@@ -188,7 +184,6 @@ class Shard:
             signup_ms=start,
             last_start_ms=start,
             churn_at_ms=start + churn_delay_ms(rng, count),
-            churned_ms=np.full(count, -1, dtype=np.int64),
             sessions=np.ones(count, dtype=np.int32),
         )
         return self._logged(start, member, returning=False)
@@ -198,7 +193,7 @@ class Shard:
         room = start + DEAD_TIME_MS - SESSION_TIMEOUT_MS - 1  # ends 30 minutes before the user's next start
         return Arrivals(
             start=start,
-            user=users["user_id"][member],
+            user=users.user_ids(member),
             member=member,
             city=users["city"][member],
             platform=users["platform"][member],

@@ -56,17 +56,26 @@ def churn_delay_ms(rng: np.random.Generator, n: int, booked: np.ndarray | None =
     return (scale * rng.weibull(CHURN_SHAPE, n) * MS_PER_DAY).astype(np.int64)
 
 
-def _grown(array: np.ndarray, size: int) -> np.ndarray:
+GROWTH = 1.25  # arrays of per-user state grow by a quarter: at most a fifth of them is slack, not half
+
+
+def grown(array: np.ndarray, size: int) -> np.ndarray:
+    """``array`` with room for at least ``size`` entries (new ones zero), grown by GROWTH when full."""
     if size <= len(array):
         return array
-    bigger = np.zeros(max(size, 2 * len(array), 64), dtype=array.dtype)
+    bigger = np.zeros(max(size, int(GROWTH * len(array)), 64), dtype=array.dtype)
     bigger[: len(array)] = array
     return bigger
 
 
 @dataclass
 class Users:
-    """The logged-in users of one shard, as parallel arrays indexed by the shard's own user number."""
+    """The logged-in users of one shard, as parallel arrays indexed by the shard's own user number.
+
+    A shard keeps every user it has had in memory, so the arrays are as small as they can be
+    (about 47 bytes a user): a user's global number follows from their number in the shard,
+    and a churned user's churn time is the ``churn_at_ms`` that was due when they churned.
+    """
 
     shard: int
     shards: int
@@ -77,15 +86,14 @@ class Users:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
 
     _DTYPES: ClassVar[dict[str, type]] = {
-        "user_id": np.int64,
         "city": np.int32,
         "platform": np.int8,
         "device": np.int8,
         "weight": np.float64,
         "signup_ms": np.int64,
         "last_start_ms": np.int64,
-        "churn_at_ms": np.int64,
-        "churned_ms": np.int64,  # -1 while the user is active
+        "churn_at_ms": np.int64,  # once churned, the time they churned
+        "churned": np.bool_,
         "sessions": np.int32,
         "bookings": np.int32,
     }
@@ -97,26 +105,42 @@ class Users:
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name][: self.size]
 
+    @property
+    def history(self) -> int:
+        """Users of the site's history in this shard: they come first, then the shard's sign-ups in order."""
+        return len(range(self.shard + 1, self.base_count + 1, self.shards))
+
+    def user_ids(self, members: np.ndarray) -> np.ndarray:
+        """Global numbers (the n of ``user_<n>``) of the shard's users ``members``.
+
+        Users of the history are numbered ``shard + 1 + shards * k`` up to ``base_count``; the
+        k-th sign-up of a shard is ``base_count + 1 + shard + shards * k``.
+        """
+        members = np.asarray(members, dtype=np.int64)
+        history = self.history
+        k = np.where(members < history, members, members - history)
+        return np.where(members < history, 1, self.base_count + 1) + self.shard + self.shards * k
+
     def add(self, **values: np.ndarray) -> np.ndarray:
         """Append users (every column given as an array of one length); return their numbers in the shard."""
         n = len(next(iter(values.values())))
         first = self.size
         for name in self._DTYPES:
-            column = _grown(self.columns[name], first + n)
+            column = grown(self.columns[name], first + n)
             column[first : first + n] = values.get(name, 0)
             self.columns[name] = column
         self.size += n
         return np.arange(first, first + n)
 
-    def new_ids(self, n: int) -> np.ndarray:
-        """Global numbers (the n of ``user_<n>``) for ``n`` new users of this shard, in order."""
+    def sign_up(self, n: int) -> np.ndarray:
+        """Count ``n`` new users of this shard; return their global numbers, in order (``add`` them next)."""
         k = self.signups + np.arange(n, dtype=np.int64)
         self.signups += n
         return self.base_count + 1 + self.shard + self.shards * k
 
     def active(self) -> np.ndarray:
         """Numbers of the users who have not churned."""
-        return np.flatnonzero(self["churned_ms"] < 0)
+        return np.flatnonzero(~self["churned"])
 
     def arrivals(
         self, rng: np.random.Generator, clock: SliceClock, group_of_city: np.ndarray, level: float
@@ -140,7 +164,7 @@ class Users:
             t = clock.inverse(x, group)
             churn_at = self["churn_at_ms"][users]
             gone = churn_at <= np.minimum(t, clock.t1 - 1)
-            self.columns["churned_ms"][users[gone]] = churn_at[gone]
+            self.columns["churned"][users[gone]] = True
             came = (t < clock.t1) & ~gone
             users, rate, group, t = users[came], rate[came], group[came], t[came]
             starts.append(t)
@@ -189,22 +213,23 @@ class Users:
         np.add.at(self.columns["bookings"], users, 1)
         later = self.columns["last_start_ms"][users] <= session_start  # the booking session was their last
         users, session_start = users[later], session_start[later]
-        self.columns["churn_at_ms"][users] = session_start + churn_delay_ms(rng, len(users), np.ones(len(users), bool))
+        churn_at = session_start + churn_delay_ms(rng, len(users), np.ones(len(users), bool))
+        # Users found to have churned after it (later in the same slice) keep the churn time they left at.
+        stay = ~self.columns["churned"][users]
+        self.columns["churn_at_ms"][users[stay]] = churn_at[stay]
 
     def table(self, end_ms: int) -> pl.DataFrame:
         """The answer key of this shard's users who took part in the window: sign-up, churn, home, habits, activity.
 
         Users of the history who neither came nor churned during the window are left out.
         """
-        churned = self["churned_ms"]
         # A user whose churn time passed before the end of the window without a return has churned too.
-        due = (churned < 0) & (self["churn_at_ms"] < end_ms)
-        churned = np.where(due, self["churn_at_ms"], churned)
+        churned = np.where(self["churned"] | (self["churn_at_ms"] < end_ms), self["churn_at_ms"], -1)
         # Users who took part in the window: they came, signed up or churned in it.
         seen = (self["sessions"] > 0) | (self["signup_ms"] >= self.start_ms) | (churned >= 0)
         return pl.DataFrame(
             {
-                "user": self["user_id"],
+                "user": self.user_ids(np.arange(self.size)),
                 "city": self["city"],
                 "platform": self["platform"],
                 "device": self["device"],
