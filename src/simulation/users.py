@@ -38,6 +38,7 @@ _ZIPF_MEAN = float(np.log((1 + ZIPF_OFFSET + ZIPF_RANKS) / (1 + ZIPF_OFFSET)) / 
 
 DEAD_TIME_MS = 90 * 60 * 1000  # after a session starts, the next starts no sooner
 MAX_SESSIONS_PER_DAY = 3.0  # the most active user's rate at mean rhythm: a human, not a bot
+MAX_LEVEL_PASSES = 50  # a bound on the passes of the level search, never reached in practice
 CHURN_SHAPE = 2.0  # Weibull shape: hazard of leaving rises with inactivity
 CHURN_DAYS = 45.0  # Weibull scale, days since a session
 CHURN_BOOKED_FACTOR = 2.0  # after a booking the scale is this much longer: bookers stay
@@ -197,16 +198,23 @@ class Users:
         most = float((MAX_SESSIONS_PER_DAY * exposure).sum())
         if most <= sessions:
             return float(MAX_SESSIONS_PER_DAY / weight.min())
-        low, high = 0.0, 1.0
-        while float((np.minimum(high * weight, MAX_SESSIONS_PER_DAY) * exposure).sum()) < sessions:
-            high *= 2
-        for _ in range(40):
-            middle = (low + high) / 2
-            if float((np.minimum(middle * weight, MAX_SESSIONS_PER_DAY) * exposure).sum()) < sessions:
-                low = middle
-            else:
-                high = middle
-        return high
+        # Expected sessions at level L are L * sum(w e) over the users below the cap plus CAP * sum(e)
+        # over those at it. Solve with the capped users of the last guess held fixed: each guess is at
+        # most the answer and the capped set only grows, so the answer comes when it stops growing
+        # (in one to three passes; a bisection took forty).
+        weighted = weight * exposure
+        capped = np.zeros(len(weight), dtype=bool)
+        level = 0.0
+        for _ in range(MAX_LEVEL_PASSES):
+            free = float(weighted[~capped].sum())
+            if free <= 0:
+                break
+            level = (sessions - MAX_SESSIONS_PER_DAY * float(exposure[capped].sum())) / free
+            now = level * weight >= MAX_SESSIONS_PER_DAY
+            if not (now & ~capped).any():
+                break
+            capped |= now
+        return level
 
     def booked(self, rng: np.random.Generator, users: np.ndarray, session_start: np.ndarray) -> None:
         """These users booked in a session starting at ``session_start``: count it, and they churn more slowly."""
