@@ -14,6 +14,7 @@ from src.simulation.population import Sampler, pick
 from src.simulation.shards import SLICE_EVENTS, Shard, World
 from src.simulation.tables import EventTables
 from src.simulation.timing import CELL_MS, MS_PER_HOUR, TimeModel, hour_of_week, zone_offsets
+from src.simulation.users import MAX_SESSIONS_PER_DAY, activity_weights, level_for
 
 END = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -85,10 +86,31 @@ def test_users_of_the_history_do_not_depend_on_the_count() -> None:
         settings = load_settings({"seed": 5, "event_count": count})
         world = World(settings, 5, start, int(END.timestamp() * 1000))
         shard = Shard(world, 5, 3, settings.shards, start, None)
-        histories.append({c: shard.users[c].copy() for c in ("user_id", "city", "platform", "device", "weight")})
-    assert len(histories[0]["user_id"]) == len(range(4, 10_001, 8))
+        history = {c: shard.users[c].copy() for c in ("city", "platform", "device", "weight")}
+        histories.append({"user_id": shard.users.user_ids(np.arange(shard.users.size)), **history})
+    assert np.array_equal(histories[0]["user_id"], np.arange(4, 10_001, 8))  # shard 3 of 8: users 4, 12, ...
     for column, values in histories[0].items():
         assert np.array_equal(values, histories[1][column]), column
+
+
+def test_the_level_solves_for_the_sessions_wanted_with_rates_capped() -> None:
+    """level_for's few passes give the level at which capped expected sessions are the ones wanted:
+    checked against the sum itself, with no user capped, many capped, and all of them at the cap."""
+    rng = np.random.default_rng(4)
+    weight = activity_weights(rng.random(50_000))
+    exposure = rng.random(50_000) * 0.02
+
+    def expected(level: float) -> float:
+        return float((np.minimum(level * weight, MAX_SESSIONS_PER_DAY) * exposure).sum())
+
+    most = expected(np.inf)
+    for share in (1e-4, 0.05, 0.5, 0.95):
+        level = level_for(weight, exposure, share * most)
+        # The closed form is exact up to rounding in sums of 50,000 terms.
+        assert expected(level) == pytest.approx(share * most, rel=1e-9)
+    assert (level * weight >= MAX_SESSIONS_PER_DAY).mean() > 0.5  # the last one caps most users
+    assert level_for(weight, exposure, most * 1.1) == MAX_SESSIONS_PER_DAY / weight.min()
+    assert level_for(weight, exposure, 0) == 0.0 and level_for(weight[:0], exposure[:0], 5) == 0.0
 
 
 def test_sampler_agrees_with_a_binary_search() -> None:

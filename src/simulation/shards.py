@@ -232,8 +232,7 @@ class Shard:
                 parts.append(self._sign_up(rng, new, a, b, paced))
                 clock = self.world.clock.slice_clock(a, b)
                 wanted = self._split("returning", logged * (1 - settings.signup_share) * share)
-                level = self.users.level_for(clock, group, wanted)
-                start, member = self.users.arrivals(rng, clock, group, level)
+                start, member = self.users.returning(rng, clock, group, wanted)
                 parts.append(self._logged(start, member, returning=True))
                 short = max(0, wanted - len(start))
                 if short:

@@ -155,9 +155,10 @@ class SliceClock:
         cell = np.clip(position.astype(np.int64), 0, self.cells - 1)
         return self.cumulative[group, cell] + (position - cell) * self.rate[group, cell]
 
-    def until_end(self, t_ms: np.ndarray, group: np.ndarray) -> np.ndarray:
-        """Cumulative intensity of ``group`` from ``t_ms`` to the end of the slice (0 past it)."""
-        return np.maximum(self.at(np.full(len(group), self.t1), group) - self.at(np.minimum(t_ms, self.t1), group), 0)
+    def group_at(self, t_ms: int) -> np.ndarray:
+        """Cumulative intensity of every group at ``t_ms`` (inside the slice's cells), indexed by group."""
+        groups = len(self.rate)
+        return self.at(np.full(groups, t_ms, dtype=np.int64), np.arange(groups))
 
     def inverse(self, x: np.ndarray, group: np.ndarray) -> np.ndarray:
         """The time at which ``group``'s cumulative intensity reaches ``x``; INFINITE_MS past the slice."""

@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 import polars as pl
 
-from .timing import MS_PER_DAY, SliceClock
+from .timing import INFINITE_MS, MS_PER_DAY, SliceClock
 
 # Activity: weight (1 + q + U * ranks)^-s for a uniform U: the rank-frequency law of Zipf and
 # Mandelbrot over a population of ZIPF_RANKS, normalised to mean 1.
@@ -67,6 +67,35 @@ def grown(array: np.ndarray, size: int) -> np.ndarray:
     bigger = np.zeros(max(size, int(GROWTH * len(array)), 64), dtype=array.dtype)
     bigger[: len(array)] = array
     return bigger
+
+
+def level_for(weight: np.ndarray, exposure: np.ndarray, sessions: float) -> float:
+    """The site's level at which users are expected to start ``sessions`` sessions in a slice, rates capped.
+
+    ``weight`` is each user's activity, ``exposure`` the cumulative intensity they are open to.
+    """
+    if not len(weight) or sessions <= 0:
+        return 0.0
+    most = float((MAX_SESSIONS_PER_DAY * exposure).sum())
+    if most <= sessions:
+        return float(MAX_SESSIONS_PER_DAY / weight.min())
+    # Expected sessions at level L are L * sum(w e) over the users below the cap plus CAP * sum(e)
+    # over those at it. Solve with the capped users of the last guess held fixed: each guess is at
+    # most the answer and the capped set only grows, so the answer comes when it stops growing
+    # (in one to five passes; a bisection took forty).
+    weighted = weight * exposure
+    capped = np.zeros(len(weight), dtype=bool)
+    level = 0.0
+    for _ in range(MAX_LEVEL_PASSES):
+        free = float(weighted[~capped].sum())
+        if free <= 0:
+            break
+        level = (sessions - MAX_SESSIONS_PER_DAY * float(exposure[capped].sum())) / free
+        now = level * weight >= MAX_SESSIONS_PER_DAY
+        if not (now & ~capped).any():
+            break
+        capped |= now
+    return level
 
 
 @dataclass
@@ -143,26 +172,38 @@ class Users:
         """Numbers of the users who have not churned."""
         return np.flatnonzero(~self["churned"])
 
-    def arrivals(
-        self, rng: np.random.Generator, clock: SliceClock, group_of_city: np.ndarray, level: float
+    def returning(
+        self, rng: np.random.Generator, clock: SliceClock, group_of_city: np.ndarray, sessions: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Session starts of active users in the clock's slice: (start times, user numbers), sorted by time.
+        """Returning visits of active users in the clock's slice: (start times, user numbers), sorted by time.
 
-        Each user's rate is ``level`` times their activity (capped at MAX_SESSIONS_PER_DAY) times
-        their group's intensity. Users who would come back only after their churn time churn.
+        Each user's rate is the site's level times their activity (capped at MAX_SESSIONS_PER_DAY)
+        times their group's intensity, at the level where ``sessions`` visits are expected
+        (:func:`level_for`). Users who would come back only after their churn time churn.
         """
         users = self.active()
-        rate = np.minimum(level * self["weight"][users], MAX_SESSIONS_PER_DAY)
         start = np.maximum(self["last_start_ms"][users] + DEAD_TIME_MS, clock.t0)
         group = group_of_city[self["city"][users]]
+        weight = self["weight"][users]
+        # Most users are past their dead time at the slice's start: their cumulative intensity there
+        # is their group's, looked up instead of computed for each of them (the same numbers).
+        recent = np.flatnonzero(start > clock.t0)
+        at_start = clock.group_at(clock.t0)[group]
+        at_start[recent] = clock.at(np.minimum(start[recent], clock.t1), group[recent])
+        exposure = np.maximum(clock.group_at(clock.t1)[group] - at_start, 0)
+        level = level_for(weight, exposure, sessions)
+        rate = np.minimum(level * weight, MAX_SESSIONS_PER_DAY)
         starts, who = [], []
         while len(users):
             live = start < clock.t1
-            users, rate, start, group = users[live], rate[live], start[live], group[live]
+            users, rate, start, group, at_start = users[live], rate[live], start[live], group[live], at_start[live]
             if not len(users):
                 break
-            x = clock.at(start, group) + rng.standard_exponential(len(users)) / np.maximum(rate, 1e-12)
-            t = clock.inverse(x, group)
+            x = at_start + rng.standard_exponential(len(users)) / np.maximum(rate, 1e-12)
+            # Only users whose draw falls inside the slice come: the others need no inverse.
+            t = np.full(len(users), INFINITE_MS)
+            inside = np.flatnonzero(x < clock.cumulative[group, -1])
+            t[inside] = clock.inverse(x[inside], group[inside])
             churn_at = self["churn_at_ms"][users]
             gone = churn_at <= np.minimum(t, clock.t1 - 1)
             self.columns["churned"][users[gone]] = True
@@ -174,47 +215,12 @@ class Users:
             self.columns["churn_at_ms"][users] = t + churn_delay_ms(rng, len(users))
             self.columns["sessions"][users] += 1
             start = t + DEAD_TIME_MS
+            at_start = clock.at(np.minimum(start, clock.t1), group)
         if not starts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         start_all, who_all = np.concatenate(starts), np.concatenate(who)
         order = np.argsort(start_all, kind="stable")
         return start_all[order], who_all[order]
-
-    def expected_sessions(self, clock: SliceClock, group_of_city: np.ndarray, level: float) -> float:
-        """Sessions the active users would start in the slice at ``level``, ignoring churn and the dead time."""
-        users = self.active()
-        start = np.maximum(self["last_start_ms"][users] + DEAD_TIME_MS, clock.t0)
-        exposure = clock.until_end(start, group_of_city[self["city"][users]])
-        return float((np.minimum(level * self["weight"][users], MAX_SESSIONS_PER_DAY) * exposure).sum())
-
-    def level_for(self, clock: SliceClock, group_of_city: np.ndarray, sessions: float) -> float:
-        """The site's level at which active users are expected to start ``sessions`` in the slice (capped rates)."""
-        users = self.active()
-        if not len(users) or sessions <= 0:
-            return 0.0
-        start = np.maximum(self["last_start_ms"][users] + DEAD_TIME_MS, clock.t0)
-        exposure = clock.until_end(start, group_of_city[self["city"][users]])
-        weight = self["weight"][users]
-        most = float((MAX_SESSIONS_PER_DAY * exposure).sum())
-        if most <= sessions:
-            return float(MAX_SESSIONS_PER_DAY / weight.min())
-        # Expected sessions at level L are L * sum(w e) over the users below the cap plus CAP * sum(e)
-        # over those at it. Solve with the capped users of the last guess held fixed: each guess is at
-        # most the answer and the capped set only grows, so the answer comes when it stops growing
-        # (in one to three passes; a bisection took forty).
-        weighted = weight * exposure
-        capped = np.zeros(len(weight), dtype=bool)
-        level = 0.0
-        for _ in range(MAX_LEVEL_PASSES):
-            free = float(weighted[~capped].sum())
-            if free <= 0:
-                break
-            level = (sessions - MAX_SESSIONS_PER_DAY * float(exposure[capped].sum())) / free
-            now = level * weight >= MAX_SESSIONS_PER_DAY
-            if not (now & ~capped).any():
-                break
-            capped |= now
-        return level
 
     def booked(self, rng: np.random.Generator, users: np.ndarray, session_start: np.ndarray) -> None:
         """These users booked in a session starting at ``session_start``: count it, and they churn more slowly."""
