@@ -18,6 +18,11 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")
 # run from about 520 to 430 MB (PSS, all processes) for about 6 % more CPU (the pages' faults).
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
+# pyarrow's default pool (mimalloc) keeps the pages of the Arrow tables a Parquet run builds and
+# frees for every slice; glibc's (tuned below) reuses them: a 1M-event Parquet run peaks at about
+# 490 instead of 590 MB (PSS, all processes), as fast. Must be set before pyarrow is imported.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
 
 ARENAS = 2  # glibc malloc arenas (heaps threads allocate from) of the command and its workers
 
