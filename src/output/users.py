@@ -48,5 +48,5 @@ def write_users(directory: Path, users: pl.DataFrame, cities: CityTable, overwri
     See :func:`~src.output.answer_key.write_key` for a failed write (WriteFailed naming the
     file, whole lines left) and an overwrite with no users (the old file is removed).
     """
-    rows = users.sort("user") if users.height else users
+    rows = users if not users.height or users["user"].is_sorted() else users.sort("user")
     return write_key(directory, USERS_FILE, rows, overwrite, lambda chunk: users_frame(chunk, cities))

@@ -243,14 +243,14 @@ class Users:
         seen = (self["sessions"] > 0) | (self["signup_ms"] >= self.start_ms) | (churned >= 0)
         return pl.DataFrame(
             {
-                "user": self.user_ids(np.arange(self.size)),
-                "city": self["city"],
-                "platform": self["platform"],
-                "device": self["device"],
-                "activity": self["weight"],
-                "signup_ms": self["signup_ms"],
-                "churned_ms": churned,
-                "sessions": self["sessions"],
-                "bookings": self["bookings"],
+                "user": self.user_ids(np.flatnonzero(seen)),
+                "city": self["city"][seen],
+                "platform": self["platform"][seen],
+                "device": self["device"][seen],
+                "activity": self["weight"][seen],
+                "signup_ms": self["signup_ms"][seen],
+                "churned_ms": churned[seen],
+                "sessions": self["sessions"][seen],
+                "bookings": self["bookings"][seen],
             }
-        ).filter(pl.Series(seen))
+        )
