@@ -320,8 +320,9 @@ def _day(ms: int) -> date:
 
 def _users(tables: list[pl.DataFrame]) -> pl.DataFrame:
     tables = [t for t in tables if t.height]
-    # No rechunk before the sort: the sort lays out the one copy (ten million users take about 460 MB).
-    return pl.concat(tables, rechunk=False).sort("user") if tables else pl.DataFrame()
+    # Neither laid out again nor sorted here: the answer key is written in order a chunk at a time
+    # (src/output/users.py), and a copy of ten million users would take about 460 MB.
+    return pl.concat(tables, rechunk=False) if tables else pl.DataFrame()
 
 
 def _pieces(

@@ -25,7 +25,7 @@ def _iso(column: str) -> pl.Expr:
 
 
 def users_frame(users: pl.DataFrame, cities: CityTable) -> pl.DataFrame:
-    """Rows of the users table of a run (as the engine returns it, sorted by user) in the form they are written."""
+    """Rows of the users table of a run (as the engine returns it) in the form they are written."""
     city = users["city"].cast(pl.Int64)
     return users.select(
         pl.format("user_{}", pl.col("user")).alias("user_id"),
@@ -43,10 +43,11 @@ def users_frame(users: pl.DataFrame, cities: CityTable) -> pl.DataFrame:
 
 
 def write_users(directory: Path, users: pl.DataFrame, cities: CityTable, overwrite: bool) -> KeyWritten | None:
-    """Write (or, appending a run, add to) ``users.jsonl``; None when the run had no users table.
+    """Write (or, appending a run, add to) ``users.jsonl``, in order of user; None when the run had no users table.
 
     See :func:`~src.output.answer_key.write_key` for a failed write (WriteFailed naming the
     file, whole lines left) and an overwrite with no users (the old file is removed).
     """
-    rows = users if not users.height or users["user"].is_sorted() else users.sort("user")
-    return write_key(directory, USERS_FILE, rows, overwrite, lambda chunk: users_frame(chunk, cities))
+    # In order of user, gathered a chunk at a time: the table is never copied whole.
+    order = users["user"].arg_sort().to_frame("row") if users.height else pl.DataFrame()
+    return write_key(directory, USERS_FILE, order, overwrite, lambda rows: users_frame(users[rows["row"]], cities))
