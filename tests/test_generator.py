@@ -14,7 +14,7 @@ from src.simulation.population import Sampler, pick
 from src.simulation.shards import SLICE_EVENTS, Shard, World
 from src.simulation.tables import EventTables
 from src.simulation.timing import CELL_MS, MS_PER_HOUR, TimeModel, hour_of_week, zone_offsets
-from src.simulation.users import MAX_SESSIONS_PER_DAY, activity_weights, level_for
+from src.simulation.users import MAX_SESSIONS_PER_DAY, Users, activity_weights, level_for
 
 END = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -111,6 +111,25 @@ def test_the_level_solves_for_the_sessions_wanted_with_rates_capped() -> None:
     assert (level * weight >= MAX_SESSIONS_PER_DAY).mean() > 0.5  # the last one caps most users
     assert level_for(weight, exposure, most * 1.1) == MAX_SESSIONS_PER_DAY / weight.min()
     assert level_for(weight, exposure, 0) == 0.0 and level_for(weight[:0], exposure[:0], 5) == 0.0
+
+
+@pytest.mark.parametrize(("base", "shards"), [(10_000, 8), (10_003, 7), (5, 8), (0, 3)])
+def test_user_numbers_follow_from_the_shards_numbering(base: int, shards: int) -> None:
+    """Users' numbers are derived, not stored: the history's users 1..base split by (n - 1) % shards, then
+    each shard's sign-ups after base; over all shards every number is used once, whoever has few users."""
+    numbers = []
+    for shard in range(shards):
+        users = Users(shard, shards, base)
+        history = len(range(shard + 1, base + 1, shards))
+        signups = 3 + shard
+        users.add(city=np.zeros(history + signups, dtype=np.int32))
+        ids = users.user_ids(np.arange(users.size))
+        assert np.array_equal(ids[:history], np.arange(shard + 1, base + 1, shards))
+        assert np.all((ids[history:] - base - 1) % shards == shard) and np.all(ids[history:] > base)
+        numbers.extend(ids.tolist())
+    total = base + sum(3 + s for s in range(shards))
+    assert len(set(numbers)) == len(numbers) and set(numbers) <= set(range(1, base + shards * (3 + shards) + 1))
+    assert set(range(1, base + 1)) <= set(numbers) and len(numbers) == total
 
 
 def test_sampler_agrees_with_a_binary_search() -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
+import json
 from pathlib import Path
 
 import duckdb
@@ -196,5 +198,36 @@ def test_the_answer_keys_written_in_pieces_are_the_same_bytes(tmp_path: Path, mo
         digests.append(
             [hashlib.sha256((out / name).read_bytes()).hexdigest() for name in ("users.jsonl", "items.jsonl")]
         )
-        assert len((out / "users.jsonl").read_bytes().splitlines()) > 7
+        numbers = [int(json.loads(line)["user_id"].removeprefix("user_")) for line in (out / "users.jsonl").open()]
+        assert len(numbers) > 7
+        # The shards' tables interleave the numbers: the file is in order of user all the same.
+        assert all(a < b for a, b in itertools.pairwise(numbers))
     assert digests[0] == digests[1]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_answer_key_whose_later_chunk_fails_leaves_no_line_of_the_run(
+    tmp_path: Path, overwrite: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk rendered after others were written can fail too (out of memory): the file is cut back to
+    the lines before the run (appending) or removed (an overwrite), and the error goes on."""
+    import polars as pl
+
+    from src.output.answer_key import write_key
+
+    old = b'{"user_id":"user_1"}\n'
+    (tmp_path / "users.jsonl").write_bytes(old)
+    frame = pl.DataFrame({"n": range(10)})
+
+    def render(rows: pl.DataFrame) -> pl.DataFrame:
+        if rows["n"][0] >= 4:
+            raise MemoryError
+        return rows
+
+    monkeypatch.setattr("src.output.answer_key.KEY_CHUNK_ROWS", 4)
+    with pytest.raises(MemoryError):
+        write_key(tmp_path, "users.jsonl", frame, overwrite, render)
+    if overwrite:
+        assert not (tmp_path / "users.jsonl").exists()
+    else:
+        assert (tmp_path / "users.jsonl").read_bytes() == old

@@ -44,6 +44,19 @@ def _os_error(error: OSError) -> OSError:
 KEY_CHUNK_ROWS = 500_000  # rows rendered and written at a time: the text of ten million users never sits in memory
 
 
+def _take_back(path: Path, before: int, overwrite: bool) -> str:
+    """Remove what a failed write added to ``path`` (an overwrite's file entirely); say what was done."""
+    try:
+        if overwrite:
+            path.unlink(missing_ok=True)
+            return f"; {path.name} was removed"
+        # Never longer than it is: a file cut by someone else meanwhile must not grow NUL bytes.
+        os.truncate(path, min(before, path.stat().st_size))
+        return f"; {path.name} was cut back to the lines before this run"
+    except OSError as cut:
+        return f"; could not cut {path.name} back to whole lines ({(cut.strerror or str(cut)).lower()})"
+
+
 def write_key(
     directory: Path,
     name: str,
@@ -74,17 +87,11 @@ def write_key(
             for rows in frame.iter_slices(KEY_CHUNK_ROWS):
                 render(rows).write_ndjson(handle)
     except OSError as exc:
-        try:
-            if overwrite:
-                path.unlink(missing_ok=True)
-                note = f"; {name} was removed"
-            else:
-                # Never longer than it is: a file cut by someone else meanwhile must not grow NUL bytes.
-                os.truncate(path, min(before, path.stat().st_size))
-                note = f"; {name} was cut back to the lines before this run"
-        except OSError as cut:
-            note = f"; could not cut {name} back to whole lines ({(cut.strerror or str(cut)).lower()})"
-        raise WriteFailed(path, _os_error(exc), note) from None
+        raise WriteFailed(path, _os_error(exc), _take_back(path, before, overwrite)) from None
+    except BaseException:
+        # Rendering a later chunk can fail too (out of memory, a stop): no lines of this run are left.
+        _take_back(path, before, overwrite)
+        raise
     return KeyWritten(path, frame.height, before)
 
 

@@ -175,7 +175,6 @@ class Shard:
         world = self.world
         start, city = world.model.draw_visitors(rng, count, t0, t1, world.clock if paced else None)
         platform, device = draw_platform_device(rng, count, world.site.platform_weights)
-        self.users.sign_up(count)
         member = self.users.add(
             city=city,
             platform=platform,

@@ -82,7 +82,7 @@ def level_for(weight: np.ndarray, exposure: np.ndarray, sessions: float) -> floa
     # Expected sessions at level L are L * sum(w e) over the users below the cap plus CAP * sum(e)
     # over those at it. Solve with the capped users of the last guess held fixed: each guess is at
     # most the answer and the capped set only grows, so the answer comes when it stops growing
-    # (in one to five passes; a bisection took forty).
+    # (in a few passes, rarely more than ten; a bisection took forty).
     weighted = weight * exposure
     capped = np.zeros(len(weight), dtype=bool)
     level = 0.0
@@ -112,7 +112,6 @@ class Users:
     base_count: int  # users of the site's history over all shards: new users are numbered after them
     start_ms: int = 0  # the start of the window: users of the history signed up before it
     size: int = 0
-    signups: int = 0  # new users of this shard so far
     columns: dict[str, np.ndarray] = field(default_factory=dict)
 
     _DTYPES: ClassVar[dict[str, type]] = {
@@ -147,6 +146,7 @@ class Users:
         k-th sign-up of a shard is ``base_count + 1 + shard + shards * k``.
         """
         members = np.asarray(members, dtype=np.int64)
+        assert not len(members) or int(members.max()) < self.size, "not a user of this shard"
         history = self.history
         k = np.where(members < history, members, members - history)
         return np.where(members < history, 1, self.base_count + 1) + self.shard + self.shards * k
@@ -161,12 +161,6 @@ class Users:
             self.columns[name] = column
         self.size += n
         return np.arange(first, first + n)
-
-    def sign_up(self, n: int) -> np.ndarray:
-        """Count ``n`` new users of this shard; return their global numbers, in order (``add`` them next)."""
-        k = self.signups + np.arange(n, dtype=np.int64)
-        self.signups += n
-        return self.base_count + 1 + self.shard + self.shards * k
 
     def active(self) -> np.ndarray:
         """Numbers of the users who have not churned."""
