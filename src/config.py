@@ -335,7 +335,12 @@ class Settings(BaseSettings):
         None, gt=0, le=1e9, allow_inf_nan=False, description="Seconds a continuous run lasts; until stopped if unset."
     )
     workers: int | None = Field(
-        None, ge=1, le=256, description="Processes that generate shards in a batch run; the machine's cores if unset."
+        None,
+        ge=1,
+        le=256,
+        description=(
+            "Workers that generate shards in a batch run (two threads to a process); the machine's cores if unset."
+        ),
     )
     shards: int = Field(
         8, ge=1, le=4096, description="Seed-stable parts of the users and visitors; part of what a seed means."

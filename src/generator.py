@@ -3,7 +3,7 @@
 Batch mode splits the users and visitors into ``SHARDS`` seed-stable shards
 (``simulation.shards``): each shard's events are a pure function of the seed, the
 settings, the window, the count and the shard's number. ``--workers N`` runs the shards
-in N processes; the generator merges the shards' slices in time order (ties by shard),
+in N workers, two threads to a process; the generator merges the shards' slices in time order (ties by shard),
 so the result is the same bytes for any number of workers. Every shard writes exactly
 its share of ``count``, so the whole run has exactly ``count`` events, and each shard's
 last slice is cut in time, so no kept event refers to one that was cut.
@@ -50,6 +50,9 @@ EncoderFactory = Callable[[Catalogue, CityTable], Callable[[EventTables], Any]]
 WORKER_POLL_S = 5  # how long to wait for a worker whose pipe closed to give its exit code
 PIECES = 8  # a worker sends a slice's encoded events in this many parts of its time (about 12,500 events each)
 WORKER_QUEUE = 1  # slices a worker may have ready before the merge takes them: bounds memory
+# Workers on threads of one process: with two, the GIL is held about two thirds of the time (py-spy
+# --gil), so a third would mostly wait for it; beyond two, workers go to processes of their own.
+WORKER_THREADS = 2
 
 
 class WorkerLost(Exception):
@@ -121,7 +124,7 @@ class EventGenerator:
     def batch_encoded(
         self, count: int, start: datetime, end: datetime, workers: int, make_encoder: EncoderFactory
     ) -> Iterator[list[tuple[Any, dict[str, np.ndarray]]]]:
-        """``batch`` over ``workers`` processes that each encode their shards' events of a slice.
+        """``batch`` over ``workers`` workers (threads, two to a process) that each encode their shards' events.
 
         Each worker calls ``make_encoder(catalogue, cities)`` once and encodes the merge of its
         shards' tables of every slice with it. For each slice this yields, worker by worker,
@@ -159,47 +162,60 @@ class EventGenerator:
     ) -> Iterator[list[Any]]:
         """Each slice's parts from the workers: every shard's tables in shard order, or each worker's encoding.
 
-        Worker 0 runs here, on a thread, with this generator's world; the others are spawned
-        processes. A process of its own for every worker would cost an interpreter, its imports and
-        a world more (about 1.5 s of CPU and 130 MB), while this process mostly waits on the others.
+        Workers run WORKER_THREADS to a process, each on a thread: the first ones here, with this
+        generator's world, the others in spawned processes (``--workers 2`` is one process). A
+        process costs an interpreter, its imports and its own allocators' memory (about 70 MB),
+        while NumPy and polars let go of the GIL for most of a worker's time.
         """
         context = multiprocessing.get_context("spawn")  # a fresh process: polars' thread pool does not survive fork
-        children = range(1, workers)
-        pipes = {w: context.Pipe(duplex=False) for w in children}
-        processes = {
-            w: context.Process(
+        here = range(min(workers, WORKER_THREADS))
+        hosts = [range(w, min(w + WORKER_THREADS, workers)) for w in range(len(here), workers, WORKER_THREADS)]
+        pipes = {w: context.Pipe(duplex=False) for hosted in hosts for w in hosted}
+        processes = [
+            context.Process(
                 target=_worker,
-                args=(self.settings, plan, w, workers, pipes[w][1], os.getpid(), make_encoder),
+                args=(self.settings, plan, hosted, workers, [pipes[w][1] for w in hosted], os.getpid(), make_encoder,
+                      self.world),
                 daemon=True,
             )
-            for w in children
+            for hosted in hosts
+        ]  # fmt: skip
+        process_of = {w: processes[i] for i, hosted in enumerate(hosts) for w in hosted}
+        local = {
+            w: _LocalWorker(_worker_messages(self.settings, plan, w, workers, make_encoder, self.world), f"worker-{w}")
+            for w in here
         }
-        here = _LocalWorker(_worker_messages(self.settings, plan, 0, workers, make_encoder, self.world))
         try:
             with _main_not_reimported():
-                for process in processes.values():
+                for process in processes:
                     process.start()
             for _, sending in pipes.values():
                 sending.close()  # the workers hold the only write ends: a dead worker's pipe ends
-            here.start()
+            for thread in local.values():
+                thread.start()
             users: list[pl.DataFrame] = []
             while True:
                 slices: dict[int, Any] = {}
                 for w in range(workers):
-                    kind, payload = here.get() if w == 0 else _receive(pipes[w][0].fileno(), processes[w], w)
+                    kind, payload = local[w].get() if w in local else _receive(pipes[w][0].fileno(), process_of[w], w)
                     if kind == "users":
                         users.extend(payload)
                     elif make_encoder is None:
                         slices.update(payload)
                     else:
                         slices[w] = payload
+                    del payload
                 if not slices:
                     break
-                yield [slices[k] for k in sorted(slices)]
+                parts = [slices[k] for k in sorted(slices)]
+                del slices
+                yield parts
+                del parts  # the merge is done with them: not held while the next slice is awaited
             self.users = _users(users)
         finally:
-            here.stop()
-            for process in processes.values():
+            for thread in local.values():
+                thread.stop()
+            for process in processes:
                 if process.is_alive():
                     process.terminate()
                 process.join()
@@ -347,8 +363,8 @@ def _receive(fd: int, process: Any, worker: int) -> Any:
         if code is not None and code < 0:
             name = signal.Signals(-code).name
             hint = " (out of memory? the kernel ends processes so)" if name == "SIGKILL" else ""
-            raise WorkerLost(f"worker process {worker} was killed by {name}{hint}") from None
-        raise WorkerLost(f"worker process {worker} ended without finishing (exit status {code})") from None
+            raise WorkerLost(f"the process of worker {worker} was killed by {name}{hint}") from None
+        raise WorkerLost(f"the process of worker {worker} ended without finishing (exit status {code})") from None
     if isinstance(message, BaseException):
         raise message
     return message
@@ -394,24 +410,49 @@ def _main_not_reimported() -> Iterator[None]:
 def _worker(
     settings: Settings,
     plan: ShardPlan,
+    hosted: range,
+    workers: int,
+    connections: list[Any],
+    parent: int,
+    make_encoder: EncoderFactory | None,
+    world: World,
+) -> None:
+    """A worker process: the workers ``hosted``, each on a thread sending its messages through its pipe.
+
+    ``world`` comes pickled from the parent (a few MB, in milliseconds): building it again would
+    cost the process a quarter of a second and the calendar's country modules.
+    """
+    _die_with_parent(parent)
+    threads = [
+        threading.Thread(target=_send_messages, args=(settings, plan, w, workers, connection, make_encoder, world))
+        for w, connection in zip(hosted, connections, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _send_messages(
+    settings: Settings,
+    plan: ShardPlan,
     worker: int,
     workers: int,
     connection: Any,
-    parent: int,
     make_encoder: EncoderFactory | None,
+    world: World,
 ) -> None:
-    """A worker process: ``_worker_messages`` sent through the pipe ``connection``, or the error that stopped it."""
-    _die_with_parent(parent)
+    """``_worker_messages`` of one worker sent through the pipe ``connection``, or the error that stopped it."""
     fd = connection.fileno()
     pipes.widen(fd)
     sender = pipes.Sender(fd, WORKER_QUEUE)
     try:
-        for message in _worker_messages(settings, plan, worker, workers, make_encoder):
+        for message in _worker_messages(settings, plan, worker, workers, make_encoder, world):
             sender.put(message)
         sender.close()
     except BaseException as exc:  # the parent raises it: a worker's bug is not a silent hang
         if out_of_memory(exc):
-            error: Exception = WorkerLost(f"worker process {worker} ran out of memory ({type(exc).__name__})")
+            error: Exception = WorkerLost(f"worker {worker} ran out of memory ({type(exc).__name__})")
         else:
             error = RuntimeError(f"worker {worker} failed: {''.join(traceback.format_exception(exc))}")
         with contextlib.suppress(BaseException):
@@ -453,7 +494,7 @@ def _worker_messages(
         if encode is None:
             yield ("slice", slices)
         else:
-            tables, tags = EventTables.merge_tagged([slices[s] for s in mine], np.asarray(mine))
+            tables, tags = EventTables.merge_tagged([slices.pop(s) for s in mine], np.asarray(mine))
             for piece, piece_tags in _pieces(tables, tags, cuts[sent]):
                 yield ("slice", (encode(piece), piece_tags))
         sent += 1
@@ -461,13 +502,13 @@ def _worker_messages(
 
 
 class _LocalWorker:
-    """Worker 0's messages made on a thread of this process, at most WORKER_QUEUE ahead, as a pipe gives them."""
+    """A worker's messages made on a thread of this process, at most WORKER_QUEUE ahead, as a pipe gives them."""
 
-    def __init__(self, messages: Iterator[tuple[str, Any]]) -> None:
+    def __init__(self, messages: Iterator[tuple[str, Any]], name: str) -> None:
         self.messages = messages
         self.ready: queue.Queue[Any] = queue.Queue(WORKER_QUEUE)
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="worker-0", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         """Start making messages."""

@@ -219,7 +219,8 @@ def _generation_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--workers",
             metavar="N",
-            help=f"Processes generating a batch run's shards. {_setting_hint('workers', 'all cores')}",
+            help=f"Workers generating a batch run's shards (two threads to a process). "
+            f"{_setting_hint('workers', 'all cores')}",
         ),
         click.option(
             "--duration",

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def run_batch(
                 parquet_nulls=arrow is not None and arrow.nulls,
             )
             parts = generator.batch_encoded(count, start, end, workers, factory)
-            ready: Iterator[EncodedBatch] = (EncodedBatch.merge(p) for p in parts)
+            ready: Iterator[EncodedBatch] = _merged(parts)
         else:
             batches = paced(generator.batch(count, start, end, workers), rate)
             ready = encoded(encoder, batches, ahead=0 if rate else ENCODE_AHEAD, threads=encode_threads)
@@ -139,7 +140,17 @@ def run_batch(
             if should_stop():
                 result.interrupted = True
                 break
+            del batch  # not held while the next one is made: a slice's bytes are tens of MB
     return result
+
+
+def _merged(parts: Iterator[list[Any]]) -> Iterator[EncodedBatch]:
+    """Each slice's parts merged in time order, the parts and the merge let go before the next slice is awaited."""
+    for part in parts:
+        merged = EncodedBatch.merge(part)
+        del part
+        yield merged
+        del merged
 
 
 def run_live(

@@ -1,4 +1,6 @@
-"""Worker processes: each encodes its own shards' events, the parent merges the bytes in time order.
+"""Workers: each encodes its own shards' events, the run merges the bytes in time order.
+
+Two workers are threads of the run's process; more go to processes of their own, two threads each.
 
 The merge must give the bytes that one process gives (ties in time go by shard), over
 several slices and pieces, for files and for Redis commands; and a worker that dies ends
@@ -7,6 +9,7 @@ the run with one line, not a hang.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -70,18 +73,41 @@ def test_two_workers_write_the_bytes_of_one_over_several_slices(tmp_path: Path) 
     assert _digests(tmp_path / "1") == _digests(tmp_path / "2")
 
 
+def _worker_processes(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = []
+    for child in children.read_text().split() if children.exists() else []:
+        with contextlib.suppress(OSError):  # a child that just ended
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
+def test_two_workers_run_in_the_run_s_own_process(tmp_path: Path) -> None:
+    """--workers 2 is two threads of one process: no worker process is started (the bytes are those of one worker,
+    tested above)."""
+    run = start_cli("--count", "600000", "--seed", "3", "--workers", "2", "--output-dir", str(tmp_path), "-q")
+    polls = 0
+    while run.poll() is None:
+        assert not _worker_processes(run.pid), "a worker process was started for --workers 2"
+        polls += 1
+        time.sleep(0.02)
+    assert run.returncode == 0, run.stderr.read() if run.stderr else ""
+    assert polls > 10  # the run was watched while it ran, not only after
+
+
 def test_a_killed_worker_ends_the_run_with_one_line(tmp_path: Path) -> None:
-    """SIGKILL to a worker (as the kernel's OOM killer sends): exit 1, one line naming it, whole lines on disk."""
-    run = start_cli("--count", "5000000", "--seed", "2", "--workers", "2", "--output-dir", str(tmp_path), "-q")
+    """SIGKILL to a worker process (as the kernel's OOM killer sends): exit 1, one line naming it, whole lines on disk.
+
+    With four workers, workers 2 and 3 are threads of a process of their own.
+    """
+    run = start_cli("--count", "5000000", "--seed", "2", "--workers", "4", "--output-dir", str(tmp_path), "-q")
     deadline = time.monotonic() + 60
     workers: list[int] = []
     while not workers and time.monotonic() < deadline:
-        children = Path(f"/proc/{run.pid}/task/{run.pid}/children")
-        for pid in children.read_text().split() if children.exists() else []:
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                workers.append(int(pid))
+        workers = _worker_processes(run.pid)
         time.sleep(0.05)
-    assert workers, "no worker process started"
+    assert len(workers) == 1, "not one worker process for workers 2 and 3"
     while not (tmp_path / "search_events.jsonl").exists() or not (tmp_path / "search_events.jsonl").stat().st_size:
         assert time.monotonic() < deadline and run.poll() is None
         time.sleep(0.05)

@@ -80,7 +80,7 @@ class EventTables:
         merged, tagged = [], {}
         for event_type in EVENT_TYPES:
             frames = [getattr(part, event_type) for part in parts]
-            frame = pl.concat(frames, rechunk=True)
+            frame = pl.concat(frames, rechunk=False)
             # A stable sort of sorted runs laid end to end is a merge (timsort finds the runs).
             order = np.argsort(frame["ts"].to_numpy(), kind="stable")
             merged.append(frame[order] if len(parts) > 1 else frame)
