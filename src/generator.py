@@ -103,8 +103,8 @@ class EventGenerator:
     def workers_for(self, count: int, workers: int | None = None) -> int:
         """Workers a batch of ``count`` events runs in: ``workers``, WORKERS or the cores, at most one a shard.
 
-        Unless asked for, a batch of one slice or less runs in one: a second worker's process costs
-        more to start (its interpreter, imports and world) than it would save.
+        Unless asked for, a batch of one slice or less runs in one: it is short, and more workers
+        would mostly add the merge of their bytes (and, past two, a process to start).
         """
         asked = workers or self.settings.workers
         if asked is None and count <= SLICE_EVENTS:
@@ -118,7 +118,7 @@ class EventGenerator:
         if workers <= 1:
             yield from self._batch_here(plan, self.world)
         else:
-            for parts in self._batch_in_processes(plan, workers, None):
+            for parts in self._batch_in_workers(plan, workers, None):
                 yield EventTables.merge_all(parts)
 
     def batch_encoded(
@@ -133,7 +133,7 @@ class EventGenerator:
         generating, so this spreads both over the cores, and the parent only merges bytes.
         """
         plan = self._prepare(count, start, end)
-        yield from self._batch_in_processes(plan, workers, make_encoder)
+        yield from self._batch_in_workers(plan, workers, make_encoder)
 
     def _prepare(self, count: int, start: datetime, end: datetime) -> ShardPlan:
         plan = self.plan(count, start, end)
@@ -157,7 +157,7 @@ class EventGenerator:
             yield EventTables.merge_all(parts)
         self.users = _users(users)
 
-    def _batch_in_processes(
+    def _batch_in_workers(
         self, plan: ShardPlan, workers: int, make_encoder: EncoderFactory | None
     ) -> Iterator[list[Any]]:
         """Each slice's parts from the workers: every shard's tables in shard order, or each worker's encoding.
@@ -204,17 +204,18 @@ class EventGenerator:
                         slices.update(payload)
                     else:
                         slices[w] = payload
-                    del payload
+                    del payload  # nor the last one while the next slice is awaited
                 if not slices:
                     break
                 parts = [slices[k] for k in sorted(slices)]
-                del slices
                 yield parts
                 del parts  # the merge is done with them: not held while the next slice is awaited
             self.users = _users(users)
         finally:
             for thread in local.values():
-                thread.stop()
+                thread.stop()  # all at once: each may be in the middle of a slice
+            for thread in local.values():
+                thread.wait()
             for process in processes:
                 if process.is_alive():
                     process.terminate()
@@ -442,11 +443,16 @@ def _send_messages(
     make_encoder: EncoderFactory | None,
     world: World,
 ) -> None:
-    """``_worker_messages`` of one worker sent through the pipe ``connection``, or the error that stopped it."""
-    fd = connection.fileno()
-    pipes.widen(fd)
-    sender = pipes.Sender(fd, WORKER_QUEUE)
+    """``_worker_messages`` of one worker sent through the pipe ``connection``, or the error that stopped it.
+
+    An error that cannot be sent ends the whole process: its pipes close, and the run says the
+    worker ended without finishing, instead of waiting for ever on a thread that is gone.
+    """
+    sender = None
     try:
+        fd = connection.fileno()
+        pipes.widen(fd)
+        sender = pipes.Sender(fd, WORKER_QUEUE)
         for message in _worker_messages(settings, plan, worker, workers, make_encoder, world):
             sender.put(message)
         sender.close()
@@ -455,9 +461,14 @@ def _send_messages(
             error: Exception = WorkerLost(f"worker {worker} ran out of memory ({type(exc).__name__})")
         else:
             error = RuntimeError(f"worker {worker} failed: {''.join(traceback.format_exception(exc))}")
-        with contextlib.suppress(BaseException):
-            sender.put(error)
-            sender.close()
+        try:
+            if sender is None:
+                pipes.send(connection.fileno(), error)
+            else:
+                sender.put(error)
+                sender.close()
+        except BaseException:
+            os._exit(1)
 
 
 def _worker_messages(
@@ -522,8 +533,11 @@ class _LocalWorker:
         return message  # type: ignore[no-any-return]
 
     def stop(self) -> None:
-        """Stop after the slice being made (the run ended or failed), and wait for that."""
+        """Stop after the slice being made (the run ended or failed); ``wait`` waits for that."""
         self.stopping.set()
+
+    def wait(self) -> None:
+        """Wait (a few seconds at most) for the thread to end once stopped."""
         if self.thread.is_alive():
             self.thread.join(WORKER_POLL_S)
 

@@ -148,7 +148,7 @@ def _merged(parts: Iterator[list[Any]]) -> Iterator[EncodedBatch]:
     """Each slice's parts merged in time order, the parts and the merge let go before the next slice is awaited."""
     for part in parts:
         merged = EncodedBatch.merge(part)
-        del part
+        del part  # else still held here while ``parts`` makes the next slice
         yield merged
         del merged
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import multiprocessing
 import os
 import signal
 import time
@@ -18,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
+from src import pipes
 from src.config import load_settings
-from src.generator import EventGenerator
+from src.generator import EventGenerator, _send_messages
 from src.output.batch import EncodedBatch
 from src.output.encoding import Encoder
 from src.simulation.shards import run_shard
@@ -121,10 +124,47 @@ def test_a_killed_worker_ends_the_run_with_one_line(tmp_path: Path) -> None:
 
 
 def test_a_run_of_one_slice_runs_in_one_worker_unless_asked_for_more() -> None:
-    """A second worker's process costs more to start than one slice takes: by default such runs stay in one."""
+    """A run of one slice is short: by default it stays in one worker, more only when asked for."""
     generator = EventGenerator(load_settings({"window_end": "2026-03-02"}), seed=1)
     assert generator.workers_for(200_000) == 1
     assert generator.workers_for(200_001) == min(len(os.sched_getaffinity(0)), 8)
     assert generator.workers_for(1000, workers=2) == 2
     asked = EventGenerator(load_settings({"window_end": "2026-03-02", "workers": 3}), seed=1)
     assert asked.workers_for(1000) == 3
+
+
+def _failing_encoder(catalogue: object, cities: object) -> Encoder:
+    raise ValueError("no encoder today")
+
+
+def test_a_hosted_worker_that_fails_sends_its_error_through_its_pipe() -> None:
+    """A worker thread of a worker process that fails: its error reaches the run, which raises it."""
+    settings = load_settings({"window_end": "2026-03-02"})
+    generator = EventGenerator(settings, seed=1)
+    start, end = settings.window()
+    plan = generator.plan(300_000, start, end)
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    _send_messages(settings, plan, 3, 4, sending, _failing_encoder, generator.world)
+    message = pipes.receive(receiving.fileno())
+    assert isinstance(message, RuntimeError)
+    assert "worker 3 failed" in str(message) and "no encoder today" in str(message)
+
+
+def test_a_hosted_worker_that_cannot_report_its_error_ends_its_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pipe to send the error through: the process ends (its other pipes close), the run does not wait for ever."""
+
+    class Broken:
+        def fileno(self) -> int:
+            raise OSError("bad file descriptor")
+
+    ended: list[int] = []
+
+    def exit_now(status: int) -> None:
+        ended.append(status)
+
+    monkeypatch.setattr(os, "_exit", exit_now)
+    settings = load_settings({"window_end": "2026-03-02"})
+    generator = EventGenerator(settings, seed=1)
+    start, end = settings.window()
+    _send_messages(settings, generator.plan(1000, start, end), 2, 4, Broken(), None, generator.world)
+    assert ended == [1]

@@ -62,5 +62,6 @@ def fixed_text(name: str, parts: list[str | np.ndarray], rows: int) -> pl.Series
     chars = np.ascontiguousarray(np.hstack([column(rows, p) if isinstance(p, str) else p for p in parts]))
     # Handed to polars as an Arrow string array over the same bytes: three times faster than from
     # NumPy's fixed-width bytes, which polars converts holding the GIL the other workers wait for.
-    offsets = np.arange(0, (rows + 1) * chars.shape[1], chars.shape[1], dtype=np.int64)
-    return pl.Series(name, pa.LargeStringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(chars)))
+    count, width = chars.shape
+    offsets = np.arange(count + 1, dtype=np.int64) * width
+    return pl.Series(name, pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(chars)))

@@ -177,7 +177,7 @@ class Encoder:
         return lines, commands
 
     def __call__(self, tables: EventTables) -> EncodedBatch:
-        """``encode_all``: an encoder is what a worker process encodes its slices with."""
+        """``encode_all``: an encoder is what a worker encodes its slices with."""
         return self.encode_all(tables)
 
     def encode_all(self, tables: EventTables) -> EncodedBatch:
