@@ -3,8 +3,8 @@
 Batch mode splits the users and visitors into ``SHARDS`` seed-stable shards
 (``simulation.shards``): each shard's events are a pure function of the seed, the
 settings, the window, the count and the shard's number. ``--workers N`` runs the shards
-in N workers, two threads to a process; the generator merges the shards' slices in time order (ties by shard),
-so the result is the same bytes for any number of workers. Every shard writes exactly
+in N workers, two threads to a process; the generator merges the shards' slices in time
+order (ties by shard), so the result is the same bytes for any number of workers. Every shard writes exactly
 its share of ``count``, so the whole run has exactly ``count`` events, and each shard's
 last slice is cut in time, so no kept event refers to one that was cut.
 
@@ -204,7 +204,7 @@ class EventGenerator:
                         slices.update(payload)
                     else:
                         slices[w] = payload
-                    del payload  # nor the last one while the next slice is awaited
+                    del payload  # else the last worker's part is still held while the next slice is awaited
                 if not slices:
                     break
                 parts = [slices[k] for k in sorted(slices)]
