@@ -31,6 +31,7 @@ from .output.users import write_users
 from .progress import Progress, thousands
 from .publishers import FilePublisher, Publisher, RedisPublisher, RedisUnavailable, StreamPublisher, redis_client
 from .runner import ENCODE_THREADS, RunResult, events_per_second, run_batch, run_live
+from .simulation.spill import SpillFailed
 
 __all__ = ["GenerateResult", "generate"]
 
@@ -326,7 +327,7 @@ def generate(
             )
     except RedisUnavailable as exc:
         failure = str(exc)
-    except WorkerLost as exc:
+    except (WorkerLost, SpillFailed) as exc:
         failure, files_failed = f"{exc} after {thousands(result.total)} events", True
     except WriteFailed as exc:
         failure, files_failed = str(exc), True

@@ -31,7 +31,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from . import pipes
 from .config import Settings
@@ -40,8 +39,10 @@ from .reference import CityTable
 from .simulation.catalogue import Catalogue
 from .simulation.faults import Delivery
 from .simulation.shards import SLICE_EVENTS, Shard, ShardPlan, World, rng_for, run_shard
+from .simulation.spill import SpillFailed
 from .simulation.tables import EventTables, Schedule
 from .simulation.timing import to_ms
+from .simulation.users import UserTables
 
 LIVE_SLICE_MS = 100  # live traffic is generated and written a tenth of a second at a time
 BACKFILL_SLICE_MS = 3_600_000  # a live run that starts in the past catches up an hour at a time
@@ -91,7 +92,7 @@ class EventGenerator:
         self.model = self.world.model
         self.catalogue = self.model.catalogue
         self.cities = self.world.site.cities
-        self.users = pl.DataFrame()  # the answer key of users, once a batch has run
+        self.users = UserTables()  # the answer key of users, once a batch has run
         self.schedule = Schedule()  # events still to come in live mode
         self.live_due_ms = 0
         self._live_shard: Shard | None = None
@@ -144,18 +145,19 @@ class EventGenerator:
 
     def _batch_here(self, plan: ShardPlan, world: World) -> Iterator[EventTables]:
         shards = [run_shard(self.settings, plan, s, world) for s in range(plan.shards)]
-        users: list[pl.DataFrame] = []
-        while shards:
+        users = UserTables()
+        ended = False
+        while not ended:
             parts = []
-            for shard in shards:
+            for index, shard in enumerate(shards):
                 try:
                     parts.append(next(shard))
                 except StopIteration as done:
-                    users.append(done.value)
-            if users:
-                break
-            yield EventTables.merge_all(parts)
-        self.users = _users(users)
+                    users.add_all(index, done.value)
+                    ended = True
+            if not ended:
+                yield EventTables.merge_all(parts)
+        self.users = users
 
     def _batch_in_workers(
         self, plan: ShardPlan, workers: int, make_encoder: EncoderFactory | None
@@ -193,16 +195,21 @@ class EventGenerator:
                 sending.close()  # the workers hold the only write ends: a dead worker's pipe ends
             for thread in local.values():
                 thread.start()
-            users: list[pl.DataFrame] = []
+
+            def receive(w: int) -> tuple[str, Any]:
+                return local[w].get() if w in local else _receive(pipes[w][0].fileno(), process_of[w], w)
+
+            users = UserTables()
             while True:
                 slices: dict[int, Any] = {}
                 for w in range(workers):
-                    kind, payload = local[w].get() if w in local else _receive(pipes[w][0].fileno(), process_of[w], w)
-                    if kind == "users":
-                        users.extend(payload)
-                    elif make_encoder is None:
+                    kind, payload = receive(w)
+                    while kind == "users":  # a worker's last messages: its shards' users, a chunk each, then "end"
+                        users.add(*payload)
+                        kind, payload = receive(w)
+                    if kind == "slice" and make_encoder is None:
                         slices.update(payload)
-                    else:
+                    elif kind == "slice":
                         slices[w] = payload
                     del payload  # else the last worker's part is still held while the next slice is awaited
                 if not slices:
@@ -210,7 +217,7 @@ class EventGenerator:
                 parts = [slices[k] for k in sorted(slices)]
                 yield parts
                 del parts  # the merge is done with them: not held while the next slice is awaited
-            self.users = _users(users)
+            self.users = users
         finally:
             for thread in local.values():
                 thread.stop()  # all at once: each may be in the middle of a slice
@@ -319,9 +326,12 @@ class EventGenerator:
         """How far the wall clock is past the end of the last live slice handed out, in ms."""
         return max(0, int(time.time() * 1000) - self.live_due_ms) if self.live_due_ms else 0
 
-    def live_users(self) -> pl.DataFrame:
+    def live_users(self) -> UserTables:
         """The answer key of users of a live run so far."""
-        return self._live_shard.users_table() if self._live_shard else pl.DataFrame()
+        users = UserTables()
+        if self._live_shard:
+            users.add_all(0, self._live_shard.users_tables())
+        return users
 
 
 LIVE_CHUNK_MS = 1000  # live sessions are started a second at a time
@@ -333,13 +343,6 @@ WARMUP_SPEED = 1_000_000  # warm-up events made per second, to plan when a run f
 
 def _day(ms: int) -> date:
     return datetime.fromtimestamp(ms / 1000, UTC).date()
-
-
-def _users(tables: list[pl.DataFrame]) -> pl.DataFrame:
-    tables = [t for t in tables if t.height]
-    # Neither laid out again nor sorted here: the answer key is written in order a chunk at a time
-    # (src/output/users.py), and a copy of ten million users would take about 460 MB.
-    return pl.concat(tables, rechunk=False) if tables else pl.DataFrame()
 
 
 def _pieces(
@@ -459,6 +462,8 @@ def _send_messages(
     except BaseException as exc:  # the parent raises it: a worker's bug is not a silent hang
         if out_of_memory(exc):
             error: Exception = WorkerLost(f"worker {worker} ran out of memory ({type(exc).__name__})")
+        elif isinstance(exc, SpillFailed):
+            error = exc  # says what to do in one line
         else:
             error = RuntimeError(f"worker {worker} failed: {''.join(traceback.format_exception(exc))}")
         try:
@@ -479,7 +484,9 @@ def _worker_messages(
     make_encoder: EncoderFactory | None,
     world: World | None = None,
 ) -> Iterator[tuple[str, Any]]:
-    """Run shards ``worker``, ``worker + workers``, ... of ``plan``: each slice in order, then the users.
+    """Run shards ``worker``, ``worker + workers``, ... of ``plan``: each slice in order, then the users, then the end.
+
+    The users go a chunk of a shard's answer key at a time, as ``("users", (shard, table))``.
 
     A slice goes as every shard's tables, or, with ``make_encoder``, as the encoding of their
     merge with the shard of each row, in PIECES parts of its time.
@@ -499,7 +506,7 @@ def _worker_messages(
             try:
                 slices[s] = next(shard)
             except StopIteration as done:
-                users.append(done.value)
+                users.append((s, done.value))
         if users:
             break
         if encode is None:
@@ -509,7 +516,10 @@ def _worker_messages(
             for piece, piece_tags in _pieces(tables, tags, cuts[sent]):
                 yield ("slice", (encode(piece), piece_tags))
         sent += 1
-    yield ("users", users)
+    for s, tables in users:
+        for table in tables:
+            yield ("users", (s, table))
+    yield ("end", None)
 
 
 class _LocalWorker:

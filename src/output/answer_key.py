@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -41,7 +41,7 @@ def _os_error(error: OSError) -> OSError:
     return OSError(int(found.group(1)), os.strerror(int(found.group(1)))) if found else error
 
 
-KEY_CHUNK_ROWS = 500_000  # rows rendered and written at a time: the text of ten million users never sits in memory
+KEY_CHUNK_ROWS = 65_536  # rows rendered and written at a time: the text of ten million users never sits in memory
 
 
 def _take_back(path: Path, before: int, overwrite: bool) -> str:
@@ -57,10 +57,23 @@ def _take_back(path: Path, before: int, overwrite: bool) -> str:
         return f"; could not cut {path.name} back to whole lines ({(cut.strerror or str(cut)).lower()})"
 
 
+class Rows(Protocol):
+    """Rows to write: a DataFrame, or rows read back a slice at a time (the users' :class:`UserTables`)."""
+
+    @property
+    def height(self) -> int:
+        """The number of rows."""
+        ...
+
+    def iter_slices(self, n_rows: int) -> Iterator[pl.DataFrame]:
+        """The rows in order, at most ``n_rows`` at a time."""
+        ...
+
+
 def write_key(
     directory: Path,
     name: str,
-    frame: pl.DataFrame,
+    frame: Rows,
     overwrite: bool,
     render: Callable[[pl.DataFrame], pl.DataFrame] = lambda rows: rows,
 ) -> KeyWritten | None:

@@ -13,6 +13,7 @@ import polars as pl
 
 from ..config import DEVICES, PLATFORMS
 from ..reference import CityTable
+from ..simulation.users import UserTables
 from .answer_key import KeyWritten, write_key
 
 USERS_FILE = "users.jsonl"
@@ -42,12 +43,10 @@ def users_frame(users: pl.DataFrame, cities: CityTable) -> pl.DataFrame:
     )
 
 
-def write_users(directory: Path, users: pl.DataFrame, cities: CityTable, overwrite: bool) -> KeyWritten | None:
-    """Write (or, appending a run, add to) ``users.jsonl``, in order of user; None when the run had no users table.
+def write_users(directory: Path, users: UserTables, cities: CityTable, overwrite: bool) -> KeyWritten | None:
+    """Write (or, appending a run, add to) ``users.jsonl``, in order of user; None when the run had no users.
 
     See :func:`~src.output.answer_key.write_key` for a failed write (WriteFailed naming the
     file, whole lines left) and an overwrite with no users (the old file is removed).
     """
-    # In order of user, gathered a chunk at a time: the table is never copied whole.
-    order = users["user"].arg_sort().to_frame("row") if users.height else pl.DataFrame()
-    return write_key(directory, USERS_FILE, order, overwrite, lambda rows: users_frame(users[rows["row"]], cities))
+    return write_key(directory, USERS_FILE, users, overwrite, lambda rows: users_frame(rows, cities))

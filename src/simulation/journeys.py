@@ -21,7 +21,6 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .results import chance_made, session_runs
-from .users import grown
 
 JOURNEY_DAYS = 45  # Expedia/Millward Brown 2013: visits spread over the 45 days before a booking
 NIGHT_HOURS = range(0, 6)  # local hours whose sessions convert at NIGHT_CONVERSION_FACTOR
@@ -54,33 +53,37 @@ class Visits:
     last_of_user: np.ndarray  # the user's last session in this batch
 
 
+JOURNEY_COLUMNS: dict[str, type] = {
+    "seen": np.bool_,  # the user had a session before in this run
+    "open": np.bool_,  # ... and has an open trip
+    "visits": np.int32,
+    "opened_day": np.int32,
+    # Narrow: a trip read back is copied into the session's own wider arrays.
+    "destination": np.int32,
+    "product": np.int8,
+    "start_day": np.int32,
+    "nights": np.int32,
+    "travelers": np.int32,
+    "template": np.int32,
+}
+
+
 class Journeys:
-    """The open trip of every logged-in user, carried from one batch of sessions to the next."""
+    """The open trips of the logged-in users of a batch of sessions, carried from one batch to the next.
 
-    def __init__(self, users: int, return_rate: float) -> None:
-        """No user has been seen or has a trip yet."""
+    The shard keeps every user's row of JOURNEY_COLUMNS with its users; a batch works on the
+    rows of its own users, numbered from 0 in the order of their numbers in the shard.
+    """
+
+    def __init__(self, return_rate: float, state: dict[str, np.ndarray] | None = None) -> None:
+        """The trips in ``state`` (JOURNEY_COLUMNS, a row per user), changed in place; no users without it."""
         self.return_rate = return_rate
-        # Kept for every user of a shard, so as narrow as the values allow (31 bytes a user); a trip
-        # read back is copied into the session's own wider arrays.
-        self.seen = np.zeros(users, dtype=bool)
-        self.open = np.zeros(users, dtype=bool)
-        self.visits = np.zeros(users, dtype=np.int32)
-        self.opened_day = np.zeros(users, dtype=np.int32)
-        self.trip = Trip(
-            destination=np.zeros(users, dtype=np.int32),
-            product=np.zeros(users, dtype=np.int8),
-            start_day=np.zeros(users, dtype=np.int32),
-            nights=np.zeros(users, dtype=np.int32),
-            travelers=np.zeros(users, dtype=np.int32),
-            template=np.zeros(users, dtype=np.int32),
-        )
-
-    def ensure(self, users: int) -> None:
-        """Make room for users numbered up to ``users`` - 1 (new sign-ups): they have no trip yet."""
+        state = state if state is not None else {name: np.zeros(0, dtype) for name, dtype in JOURNEY_COLUMNS.items()}
+        self.state = state
         self.seen, self.open, self.visits, self.opened_day = (
-            grown(array, users) for array in (self.seen, self.open, self.visits, self.opened_day)
+            state[n] for n in ("seen", "open", "visits", "opened_day")
         )
-        self.trip = Trip(*(grown(getattr(self.trip, f.name), users) for f in fields(Trip)))
+        self.trip = Trip(*(state[f.name] for f in fields(Trip)))
 
     def assign(self, rng: np.random.Generator, user: np.ndarray, day: np.ndarray, fresh: Trip) -> tuple[Trip, Visits]:
         """Trips of sessions (sorted by start) of ``user`` (-1 anonymous) on ``day``.
@@ -101,7 +104,7 @@ class Journeys:
         logged = np.flatnonzero(user >= 0)
         if not len(logged):
             return trip, visits
-        self.ensure(int(user.max()) + 1)
+        assert int(user.max()) < len(self.seen), "a user with no row"
         # Rank of each session among its user's sessions in this batch (0 for the first).
         order = logged[np.argsort(user[logged], kind="stable")]
         users = user[order]

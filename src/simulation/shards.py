@@ -24,7 +24,7 @@ slice ``i`` (round ``r``) from ``(seed, 11, s, i, r)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +33,7 @@ import polars as pl
 from ..config import Settings
 from .calendar_link import site_calendar
 from .faults import Delivery
-from .journeys import Journeys
+from .journeys import JOURNEY_COLUMNS, Journeys
 from .population import Site, build_site, draw_platform_device
 from .sessions import SESSION_TIMEOUT_MS, Arrivals, SessionModel
 from .tables import EventTables
@@ -109,7 +109,7 @@ class World:
             start, city = self.model.draw_visitors(rng, 1, 0, 1, None)
             minus, zeros = np.full(1, -1, dtype=np.int64), np.zeros(1, dtype=np.int8)
             arrivals = Arrivals(start, minus, minus, city, zeros, zeros, np.zeros(1, dtype=bool), start + 2**40)
-            self._empty = self.model.simulate(rng, arrivals, Journeys(0, 0.0))[0].head(0)
+            self._empty = self.model.simulate(rng, arrivals, Journeys(0.0))[0].head(0)
         return self._empty
 
     def booking_factor(self, start: np.ndarray, city: np.ndarray) -> np.ndarray | None:
@@ -131,15 +131,13 @@ class Shard:
     shards: int
     start_ms: int
     end_ms: int | None  # None: live traffic with no end
-    users: Users = field(init=False)
-    journeys: Journeys = field(init=False)
+    users: Users = field(init=False)  # with each user's open trip (JOURNEY_COLUMNS)
     _carry: dict[str, float] = field(default_factory=dict)
     sessions_made: int = 0
 
     def __post_init__(self) -> None:
         settings = self.world.settings
-        self.users = Users(self.index, self.shards, settings.user_pool_size, self.start_ms)
-        self.journeys = Journeys(self.users.history, settings.return_trip_rate)
+        self.users = Users(self.index, self.shards, settings.user_pool_size, self.start_ms, JOURNEY_COLUMNS)
         self._history(rng_for(self.seed, 10, self.index), self.users.history)
 
     def _history(self, rng: np.random.Generator, n: int) -> None:
@@ -188,15 +186,15 @@ class Shard:
         return self._logged(start, member, returning=False)
 
     def _logged(self, start: np.ndarray, member: np.ndarray, returning: bool) -> Arrivals:
-        users = self.users
         room = start + DEAD_TIME_MS - SESSION_TIMEOUT_MS - 1  # ends 30 minutes before the user's next start
+        home = self.users.rows.take(member, ("city", "platform", "device"))
         return Arrivals(
             start=start,
-            user=users.user_ids(member),
+            user=self.users.user_ids(member),
             member=member,
-            city=users["city"][member],
-            platform=users["platform"][member],
-            device=users["device"][member],
+            city=home["city"],
+            platform=home["platform"],
+            device=home["device"],
             returning=np.full(len(start), returning),
             finish_by=room,
         )
@@ -246,26 +244,38 @@ class Shard:
         self.sessions_made += len(arrivals)
         if self.end_ms is not None:
             arrivals.finish_by = np.minimum(arrivals.finish_by, self.end_ms - 1)
+        return self._simulate(rng, arrivals)
+
+    def _simulate(self, rng: np.random.Generator, arrivals: Arrivals) -> EventTables:
+        """The sessions of ``arrivals``, with their users' open trips (read, then put back), sorted by time."""
+        member = arrivals.member
+        signed_in = member >= 0
+        rows = np.unique(member[signed_in])
+        # The batch's users are numbered from 0, in the order of their numbers in the shard.
+        journeys = Journeys(self.world.settings.return_trip_rate, self.users.rows.take(rows, tuple(JOURNEY_COLUMNS)))
+        arrivals.member = np.where(signed_in, np.searchsorted(rows, member), -1)
         tables, outcome = self.world.model.simulate(
-            rng, arrivals, self.journeys, self.world.booking_factor(arrivals.start, arrivals.city)
+            rng, arrivals, journeys, self.world.booking_factor(arrivals.start, arrivals.city)
         )
-        booked = outcome.booked & (arrivals.member >= 0)
-        self.users.booked(rng, arrivals.member[booked], arrivals.start[booked])
+        self.users.rows.put(rows, journeys.state)
+        booked = outcome.booked & signed_in
+        self.users.booked(rng, member[booked], arrivals.start[booked])
         return tables.sort()
 
-    def users_table(self) -> pl.DataFrame:
-        """The answer key of this shard's users so far (see ``Users.table``)."""
-        return self.users.table(self.end_ms if self.end_ms is not None else (2**62))
+    def users_tables(self) -> Iterator[pl.DataFrame]:
+        """The answer key of this shard's users so far, a chunk of users at a time (see ``Users.tables``)."""
+        return self.users.tables(self.end_ms if self.end_ms is not None else (2**62))
 
 
 def run_shard(
     settings: Settings, plan: ShardPlan, index: int, world: World | None = None
-) -> Generator[EventTables, None, pl.DataFrame]:
+) -> Generator[EventTables, None, Iterator[pl.DataFrame]]:
     """Events of shard ``index`` of ``plan``: one table set per slice of the plan, in time order, some empty.
 
     Exactly ``plan.shard_counts()[index]`` events over all slices. After the last slice the
-    generator returns the shard's users table (``StopIteration.value``), the answer key of
-    who signed up and churned. With fault rates set, the slices are as delivered
+    generator returns the shard's users tables (``StopIteration.value``, an iterator of
+    tables of a chunk of users each, in order of user), the answer key of who signed up and
+    churned. With fault rates set, the slices are as delivered
     (``simulation.faults``): in order of delivery, with copies on top of the count, and the
     last slice also holds what arrives after the window.
     """
@@ -291,7 +301,7 @@ def run_shard(
 
 def _shard_slices(
     settings: Settings, plan: ShardPlan, index: int, world: World
-) -> Generator[EventTables, None, pl.DataFrame]:
+) -> Generator[EventTables, None, Iterator[pl.DataFrame]]:
     """``run_shard`` as made, before delivery."""
     shard = Shard(world, plan.seed, index, plan.shards, plan.start_ms, plan.end_ms)
     count = plan.shard_counts()[index]
@@ -331,4 +341,4 @@ def _shard_slices(
         ready, _ = ready.first(count - emitted)
         emitted += len(ready)
         yield ready
-    return shard.users_table()
+    return shard.users_tables()
