@@ -495,7 +495,7 @@ def _worker_messages(
     encode = make_encoder(world.model.catalogue, world.site.cities) if make_encoder else None
     mine = list(range(worker, plan.shards, workers))
     shards = {s: run_shard(settings, plan, s, world) for s in mine}
-    bounds = plan.bounds()
+    bounds = plan.bounds(world.clock)
     # Every worker cuts a slice at the same times, so the parent merges piece by piece, in bounded memory.
     cuts = [np.linspace(a, b, PIECES + 1)[1:-1].astype(np.int64) for a, b in itertools.pairwise(bounds)]
     sent = 0

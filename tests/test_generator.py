@@ -157,6 +157,23 @@ class TestTimeModel:
         assert hourly.argmax() in range(18, 22)  # Monday evening
         assert hourly.argmin() % 24 in range(0, 7)  # a night
 
+    def test_slices_cut_the_window_into_equal_traffic(self) -> None:
+        """Slice bounds run from the start to the end of the window, in order, each slice with the same
+        expected traffic: short at the busy hours, long at night (equal times would differ by half again)."""
+        start = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000) + 7 * 60_000  # not on the grid
+        model = TimeModel(
+            start, start + 7 * 24 * MS_PER_HOUR, ("UTC", "Asia/Kolkata"), np.array([0, 1]), np.array([0.7, 0.3])
+        )
+        bounds = model.equal_mass_bounds(start, start + 7 * 24 * MS_PER_HOUR, 100)
+        assert bounds[0] == start and bounds[-1] == start + 7 * 24 * MS_PER_HOUR and (np.diff(bounds) > 0).all()
+        masses = model.mass(bounds[:-1], bounds[1:])
+        # Bounds are whole milliseconds: a slice's mass is off by at most a millisecond's worth.
+        assert masses.max() / masses.min() < 1 + 1e-6
+        lengths = np.diff(bounds)
+        assert lengths.max() / lengths.min() > 1.5
+        even = np.linspace(start, start + 7 * 24 * MS_PER_HOUR, 101).astype(np.int64)
+        assert model.mass(even[:-1], even[1:]).max() / masses.mean() > 1.3
+
     def test_offsets_follow_daylight_saving(self) -> None:
         """New York is UTC-5 in January and UTC-4 in July."""
         start = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)

@@ -74,10 +74,15 @@ class ShardPlan:
         base, extra = divmod(self.count, self.shards)
         return [base + (s < extra) for s in range(self.shards)]
 
-    def bounds(self) -> np.ndarray:
-        """Boundaries of the slices every shard fills, in epoch ms (the same for all shards)."""
+    def bounds(self, clock: TimeModel) -> np.ndarray:
+        """Boundaries of the slices every shard fills, in epoch ms (the same for all shards).
+
+        Each slice has the same expected traffic under ``clock`` (the world's), so the same number
+        of events: slices of equal time would hold half as many again at the busiest hours of the
+        week, and the memory of a run goes with its largest slice.
+        """
         slices = max(1, math.ceil(self.count / SLICE_EVENTS))
-        return np.linspace(self.start_ms, self.end_ms, slices + 1).astype(np.int64)
+        return clock.equal_mass_bounds(self.start_ms, self.end_ms, slices)
 
 
 class World:
@@ -286,7 +291,7 @@ def run_shard(
         return (yield from slices)
     release = to_ms(settings.fault_drift_at) if settings.fault_drift_at else (plan.start_ms + plan.end_ms) // 2
     delivery = Delivery(rates, plan.seed, world.empty_tables(), release, text=settings.writes_json)
-    bounds = plan.bounds()
+    bounds = plan.bounds(world.clock)
     i = 0
     while True:
         try:
@@ -306,7 +311,7 @@ def _shard_slices(
     shard = Shard(world, plan.seed, index, plan.shards, plan.start_ms, plan.end_ms)
     count = plan.shard_counts()[index]
     prior = world.model.expected_events_per_session()
-    bounds = plan.bounds()
+    bounds = plan.bounds(world.clock)
     masses = world.clock.mass(bounds[:-1], bounds[1:])
     remaining_mass = float(masses.sum())
     slices = len(bounds) - 1

@@ -118,6 +118,14 @@ class TimeModel:
         position = (np.asarray(t, dtype=np.float64) - self.grid_start) / CELL_MS
         return np.interp(position, np.arange(len(self.cumulative)), self.cumulative)
 
+    def equal_mass_bounds(self, t0: int, t1: int, parts: int) -> np.ndarray:
+        """Times (epoch ms, from ``t0`` to ``t1``) that cut [t0, t1) into ``parts`` of equal expected traffic."""
+        targets = np.linspace(float(self._cumulative_at(t0)), float(self._cumulative_at(t1)), parts + 1)
+        position = np.interp(targets, self.cumulative, np.arange(len(self.cumulative)))
+        bounds = (self.grid_start + position * CELL_MS).astype(np.int64)
+        bounds[0], bounds[-1] = t0, t1
+        return np.clip(np.maximum.accumulate(bounds), t0, t1)
+
     def acceptance(self, t_ms: np.ndarray, group: np.ndarray) -> np.ndarray:
         """Probability of keeping a candidate start at ``t_ms`` for a user in ``group``: intensity over its peak."""
         offsets = zone_offsets(self.zone_names, self.group_zone[group], t_ms)
