@@ -388,7 +388,7 @@ def generate(
                 for key, write in writers.items():
                     try:
                         written = write()
-                    except WriteFailed as exc:
+                    except (WriteFailed, SpillFailed) as exc:
                         entries[key] = key_entry(ANSWER_KEYS[key], None, str(exc))
                         failure = failure or str(exc)
                     else:

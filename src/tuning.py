@@ -6,8 +6,10 @@ the library keeps its own.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import resource
 
 # Batches are encoded on parallel threads, each using one core: polars' own pool would
 # compete with them for the same two or four cores. Must be set before polars is imported.
@@ -48,4 +50,21 @@ def keep_freed_memory() -> None:
     os.environ.setdefault("MALLOC_ARENA_MAX", str(ARENAS))
 
 
+def more_open_files() -> None:
+    """Raise the soft limit on open files up to the hard one (at most 65,536).
+
+    Each shard keeps its users' rows in a file of its own, mapped a chunk at a time (a descriptor
+    a chunk), and the run spools each shard's answer key to another: a run of thousands of shards
+    needs more than the usual soft limit of 1,024.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+OPEN_FILES = 1 << 16
+
 keep_freed_memory()
+more_open_files()

@@ -57,8 +57,10 @@ def test_rows_read_back_as_written_across_chunks() -> None:
         assert np.array_equal(rows.column(name), reference[name]), name
     firsts = [first for first, _ in rows.scan(("a",))]
     assert firsts == [0, 4096, 8192, 12288, 16384, 20480]
-    with pytest.raises(AssertionError):
+    with pytest.raises(IndexError):
         rows.take(np.array([rows.size]), ("a",))
+    with pytest.raises(ValueError, match="multiple of 4096"):
+        SpilledColumns(DTYPES, chunk_rows=1000)
 
 
 def _resident_kb(rows: SpilledColumns) -> int:
@@ -155,9 +157,12 @@ def test_chunks_of_any_size_give_the_same_events(monkeypatch: pytest.MonkeyPatch
         assert mine.height and mine.equals(theirs)
 
 
-def test_the_users_key_reads_back_in_order_of_user_over_shards() -> None:
-    """Shards' users spooled a chunk at a time (each shard in order, numbers interleaved across shards)
-    come back as one table in order of user, in slices no longer than asked, every row once."""
+@pytest.mark.parametrize("in_memory", [1 << 20, 20_000, 0])
+def test_the_users_key_reads_back_in_order_of_user_over_shards(monkeypatch: pytest.MonkeyPatch, in_memory: int) -> None:
+    """Shards' users added a chunk at a time (each shard in order, numbers interleaved across shards) come
+    back as one table in order of user, in slices no longer than asked, every row once: all held in memory,
+    spooled from the start, or spooled once there are too many to hold."""
+    monkeypatch.setattr(UserTables, "IN_MEMORY_ROWS", in_memory)
     rng = np.random.default_rng(5)
     users = UserTables()
     everyone = []
@@ -168,6 +173,7 @@ def test_the_users_key_reads_back_in_order_of_user_over_shards() -> None:
         for piece in frame.iter_slices(int(rng.integers(500, 4000))):
             users.add(shard, piece)
         users.add(shard, frame.head(0))  # an empty chunk changes nothing
+    assert bool(users._spools) == (in_memory < 55_000)  # 55,000 users in all
     slices = list(users.iter_slices(3000))
     assert users.height == sum(f.height for f in everyone) == sum(s.height for s in slices)
     assert max(s.height for s in slices) <= 3000
@@ -193,5 +199,35 @@ def test_a_full_temporary_folder_stops_the_run_with_one_line(tmp_path: Path) -> 
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert f"no room for the users' rows in the temporary folder {folder} (TMPDIR)" in lines[0]
+    assert f"cannot keep the users' rows in the temporary folder {folder} (TMPDIR): File too large" in lines[0]
     assert list(folder.iterdir()) == []  # the spill files were never named
+
+
+def test_the_file_takes_disk_for_the_rows_added_only() -> None:
+    """A shard of a few users takes a few pages of disk, not a chunk's 10 MB; its blocks grow with its rows."""
+    rows = SpilledColumns({"x": np.float64, "y": np.int32})  # 1.5 MB a chunk
+    assert rows._file is None  # no users, no file
+    rows.append({"x": np.ones(10)}, 10)
+    taken = os.fstat(rows._file.fileno()).st_blocks * 512
+    assert 0 < taken <= 64 * 1024, taken
+    rows.append({"x": np.ones(300_000)}, 300_000)
+    taken = os.fstat(rows._file.fileno()).st_blocks * 512
+    assert 300_010 * 12 <= taken <= 300_010 * 12 + 2 * 1024 * 1024, taken
+
+
+def test_the_command_raises_the_limit_on_open_files() -> None:
+    """Under the usual soft limit of 1,024 open files, the command's start-up raises it to the hard limit
+    (at most 65,536): each shard keeps a file, and a run may have thousands of shards."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 1024:
+        pytest.skip(f"the hard limit on open files is {hard}: nothing to raise")
+
+    def soft_1024() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+
+    code = "import resource, src.tuning; print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    done = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=soft_1024, capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    wanted = 1 << 16 if hard == resource.RLIM_INFINITY else min(hard, 1 << 16)
+    assert int(done.stdout) == wanted

@@ -258,8 +258,8 @@ class SessionModel:
     ) -> tuple[EventTables, Outcome]:
         """Events of the sessions in ``arrivals`` (sorted by start), and what came of them.
 
-        ``journeys`` holds each logged-in user's open trip (by their number in the shard); it
-        is updated, so their later sessions continue it. Each session ends by its
+        ``journeys`` holds each logged-in user's open trip (by ``arrivals.member``, their number
+        in the batch); it is updated, so their later sessions continue it. Each session ends by its
         ``finish_by``: one that would run longer has its gaps shortened. A session books at
         most once: it ends with its booking, and the trip is closed. ``booking_factor``
         scales each session's chance of booking (the calendar's deal days).
@@ -546,7 +546,7 @@ class Arrivals:
 
     start: np.ndarray
     user: np.ndarray  # the n of user_<n>, or -1 for an anonymous session
-    member: np.ndarray  # the user's number in their shard, or -1
+    member: np.ndarray  # the user's number in their shard (given to the model: in the batch, from 0), or -1
     city: np.ndarray
     platform: np.ndarray  # the user's usual platform and device (anything for anonymous sessions)
     device: np.ndarray

@@ -153,6 +153,7 @@ class Users:
         return self.rows.size
 
     def __getitem__(self, name: str) -> np.ndarray:
+        """A copy of column ``name`` for every user (for tests and small shards: it reads every chunk)."""
         return self.rows.column(name)
 
     @property
@@ -333,22 +334,35 @@ class Users:
 
 
 class UserTables:
-    """The users' answer key of a run: each shard's users (in order of user) spooled to a temporary file.
+    """The users' answer key of a run: each shard's users, in order of user.
 
-    Read back in order of user over all shards, a slice at a time (a merge of the shards'
-    ordered runs), so the key of millions of users never sits in memory whole.
+    Held in memory up to IN_MEMORY_ROWS users in all (a few tens of MB), beyond that spooled
+    to a temporary file per shard and read back in order of user over all shards a slice at a
+    time (a merge of the shards' ordered runs), so the key of millions of users never sits in
+    memory whole.
     """
+
+    IN_MEMORY_ROWS = 1 << 18
 
     def __init__(self) -> None:
         """No users yet."""
+        self._held: dict[int, list[pl.DataFrame]] = {}
         self._spools: dict[int, SpooledFrames] = {}
         self.height = 0
 
     def add(self, shard: int, frame: pl.DataFrame) -> None:
         """The next users of ``shard`` (after those added before, in order of user)."""
-        if frame.height:
-            self._spools.setdefault(shard, SpooledFrames()).add(frame)
-            self.height += frame.height
+        if not frame.height:
+            return
+        self.height += frame.height
+        if self.height <= self.IN_MEMORY_ROWS:
+            self._held.setdefault(shard, []).append(frame)
+            return
+        for held_shard, frames in self._held.items():  # too many to hold: everything goes to the spools
+            for held in frames:
+                self._spools.setdefault(held_shard, SpooledFrames()).add(held)
+        self._held = {}
+        self._spools.setdefault(shard, SpooledFrames()).add(frame)
 
     def add_all(self, shard: int, frames: Iterable[pl.DataFrame]) -> None:
         """All the users of ``shard``, as :meth:`Users.tables` gives them."""
@@ -357,6 +371,13 @@ class UserTables:
 
     def iter_slices(self, rows: int) -> Iterator[pl.DataFrame]:
         """All users in order of user, at most ``rows`` at a time (once: the spools are read as they go)."""
+        if self._held:
+            yield from (
+                pl.concat([f for _, frames in sorted(self._held.items()) for f in frames])
+                .sort("user")
+                .iter_slices(rows)
+            )
+            return
         sources = [spool.frames() for _, spool in sorted(self._spools.items())]
         heads = [next(source, None) for source in sources]
         while True:
